@@ -1,0 +1,49 @@
+# Two commands do everything on a fresh machine:  make demo   and   make test
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.edgekd-installed
+# Debian packages: the Fashion-MNIST source of the bundled data (tests rebuild it to check provenance).
+DEB_PACKAGES := dataset-fashion-mnist
+TARGET ?= cortex-a76
+BUDGET ?= 30
+PYTEST_ARGS ?=
+
+export ORT_DISABLE_TELEMETRY := 1
+export NNCF_CI := 1
+export OPENVINO_TELEMETRY_DISABLE := 1
+
+.PHONY: setup demo test lint format clean debian
+
+setup: debian $(STAMP)
+
+debian:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and pinned: the local CPU wheel; a resolver left alone would pull a CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[all,dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/edgekd build --target $(TARGET) --budget-ms $(BUDGET)
+
+test: setup
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,3 @@
+from edgekd.cli.main import main
+
+main()

@@ -1,0 +1,60 @@
+"""Stage cache: each stage's output folder is keyed by a hash of its inputs and config.
+
+A stage writes into a temporary folder and renames it into place when complete, so an
+interrupted build leaves no half-written entry and the next run resumes after the last
+completed stage; an unchanged re-run finds every entry and does no work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from edgekd.pipeline.hashing import sha256_json
+
+log = logging.getLogger(__name__)
+
+
+class StageCache:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.hits: list[str] = []
+        self.misses: list[str] = []
+
+    @staticmethod
+    def key(inputs: dict) -> str:
+        return sha256_json(inputs)[:16]
+
+    def path(self, stage: str, key: str) -> Path:
+        return self.root / f"{stage}-{key}"
+
+    def lookup(self, stage: str, key: str) -> Path | None:
+        p = self.path(stage, key)
+        if (p / "_complete.json").exists():
+            self.hits.append(stage)
+            log.info("stage %s: cached (%s)", stage, p.name)
+            return p
+        return None
+
+    @contextmanager
+    def produce(self, stage: str, key: str, inputs: dict) -> Iterator[Path]:
+        """Yield a temporary folder; on success it becomes the cache entry ``stage-key``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{stage}-", dir=self.root))
+        try:
+            yield tmp
+            (tmp / "_complete.json").write_text(json.dumps({"stage": stage, "inputs": inputs}, default=str))
+            final = self.path(stage, key)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            self.misses.append(stage)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)

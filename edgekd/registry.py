@@ -1,0 +1,73 @@
+"""One registry mechanism for exporters, runners, losses and importance criteria.
+
+Entries map a short lower-case name to ``"module:attribute"`` and are imported only when used, so
+heavy libraries (tensorflow, openvino, litert) load only for the exporter or runner that needs them.
+Built-ins register through the same call third parties use; other packages add entries through the
+Python entry-point group ``edgekd.<kind>`` (e.g. ``edgekd.runners``).
+
+Example:
+    >>> EXPORTERS.register("onnx", "edgekd.export.onnx_exporter:OnnxExporter")  # doctest: +SKIP
+    >>> exporter_cls = EXPORTERS.get("onnx")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Any
+
+from edgekd.errors import ConfigError
+
+
+class Registry:
+    """Name → lazily imported object. Registering a name twice is an error."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._targets: dict[str, str] = {}
+        self._loaded: dict[str, Any] = {}
+        self._entry_points_read = False
+
+    def register(self, name: str, target: str) -> None:
+        if not name.islower() or " " in name:
+            raise ValueError(f"{self.kind} name '{name}' must be a short lower-case word")
+        if name in self._targets:
+            raise ValueError(f"{self.kind} '{name}' is registered twice ({self._targets[name]}, {target})")
+        self._targets[name] = target
+
+    def _read_entry_points(self) -> None:
+        if self._entry_points_read:
+            return
+        self._entry_points_read = True
+        for ep in entry_points(group=f"edgekd.{self.kind}"):
+            if ep.name not in self._targets:
+                self._targets[ep.name] = ep.value
+
+    def names(self) -> list[str]:
+        self._read_entry_points()
+        return sorted(self._targets)
+
+    def get(self, name: str) -> Any:
+        """The registered object; ConfigError naming the known entries if ``name`` is unknown."""
+        self._read_entry_points()
+        if name not in self._targets:
+            raise ConfigError(f"unknown {self.kind[:-1]} '{name}'; known: {', '.join(self.names())}")
+        if name not in self._loaded:
+            module, _, attr = self._targets[name].partition(":")
+            self._loaded[name] = getattr(importlib.import_module(module), attr)
+        return self._loaded[name]
+
+
+EXPORTERS = Registry("exporters")
+RUNNERS = Registry("runners")
+LOSSES = Registry("losses")
+IMPORTANCES = Registry("importances")
+
+EXPORTERS.register("onnx", "edgekd.export.onnx_exporter:OnnxExporter")
+EXPORTERS.register("tflite", "edgekd.export.tflite_exporter:TfliteExporter")
+EXPORTERS.register("openvino", "edgekd.export.openvino_exporter:OpenvinoExporter")
+RUNNERS.register("local", "edgekd.bench.local_runner:LocalRunner")
+LOSSES.register("kd", "edgekd.distill.losses.kd_loss:KDLoss")
+IMPORTANCES.register("l1", "edgekd.prune.importance:l1_importance")
+IMPORTANCES.register("l2", "edgekd.prune.importance:l2_importance")
+IMPORTANCES.register("taylor", "edgekd.prune.importance:taylor_importance")
