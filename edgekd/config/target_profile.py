@@ -1,0 +1,123 @@
+"""TargetProfile: everything edgekd knows about one hardware target.
+
+Loaded from ``targets/<name>.yaml``; unknown keys are errors. ``edgekd targets schema`` prints the
+JSON schema generated from these models (also committed as ``targets/schema.json``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Precision = Literal["fp32", "int8"]
+ExportFormat = Literal["onnx", "tflite", "openvino"]
+RunnerKind = Literal["local", "qemu", "ssh", "adb"]
+Stat = Literal["p50", "p90", "p99"]
+OpKind = Literal["conv", "depthwise", "pointwise", "linear", "elementwise"]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CpuSpec(StrictModel):
+    model: str = Field(description="CPU core, e.g. 'Cortex-A76'")
+    cores: int = Field(gt=0)
+    freq_ghz: float = Field(gt=0)
+    simd: list[str] = Field(description="SIMD features, e.g. neon, dotprod, avx2, avx512_vnni")
+    simd_width_bits: int = Field(gt=0)
+
+
+class OpEfficiency(StrictModel):
+    """Fraction of peak throughput each operator kind reaches (0-1]."""
+
+    conv: float = Field(gt=0, le=1)
+    depthwise: float = Field(gt=0, le=1)
+    pointwise: float = Field(gt=0, le=1)
+    linear: float = Field(gt=0, le=1)
+    elementwise: float = Field(gt=0, le=1)
+
+
+class ComputeSpec(StrictModel):
+    """Figures the roofline latency model needs (per core, single thread)."""
+
+    fp32_gflops_per_core: float = Field(gt=0, description="peak fp32 FLOP/s per core, in G")
+    int8_gops_per_core: float = Field(gt=0, description="peak int8 OP/s per core (MAC = 2 ops), in G")
+    mem_bandwidth_gbs: float = Field(gt=0, description="sustained DRAM bandwidth, GB/s")
+    op_overhead_us: float = Field(ge=0, description="fixed cost per operator dispatch, microseconds")
+    thread_scaling: float = Field(default=0.85, gt=0, le=1, description="parallel efficiency of each extra thread")
+    efficiency: dict[Precision, OpEfficiency]
+
+    @model_validator(mode="after")
+    def _both_precisions(self) -> ComputeSpec:
+        missing = {"fp32", "int8"} - set(self.efficiency)
+        if missing:
+            raise ValueError(f"efficiency needs entries for {sorted(missing)}")
+        return self
+
+
+class PowerSpec(StrictModel):
+    idle_w: float = Field(ge=0, description="board/package power when idle, W")
+    active_w_per_core: float = Field(gt=0, description="extra power per busy core, W")
+
+
+class ExportSpec(StrictModel):
+    format: ExportFormat
+    precision: Precision
+
+
+class BudgetSpec(StrictModel):
+    latency_ms: float = Field(gt=0, description="default latency budget")
+    stat: Stat = "p50"
+    threads: int = Field(default=1, gt=0, description="threads the budget is measured with")
+    max_accuracy_drop: float = Field(
+        default=2.0, ge=0, le=100, description="largest allowed top-1 drop vs teacher, points"
+    )
+
+
+class ParitySpec(StrictModel):
+    fp32_min_agreement: float = Field(default=0.99, ge=0, le=1)
+    int8_min_agreement: float = Field(default=0.97, ge=0, le=1)
+    fp32_max_abs_diff: float = Field(default=1e-3, gt=0)
+
+
+class RunnerSpec(StrictModel):
+    kind: RunnerKind
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    key_file: str | None = None
+    serial: str | None = None
+    qemu_cpu: str | None = None
+    runtime: str | None = None
+
+
+class PruneSpec(StrictModel):
+    round_to: int = Field(default=8, gt=0, description="channel multiple the target's kernels prefer")
+
+
+class TargetProfile(StrictModel):
+    """One hardware target. The first entry of ``exports`` is the primary (deployed) artifact."""
+
+    name: str
+    description: str
+    arch: Literal["aarch64", "x86_64"]
+    cpu: CpuSpec
+    compute: ComputeSpec
+    power: PowerSpec
+    exports: list[ExportSpec] = Field(min_length=1)
+    budget: BudgetSpec
+    parity: ParitySpec = ParitySpec()
+    runner: RunnerSpec
+    prune: PruneSpec = PruneSpec()
+    onnx_opset: int = Field(default=17, ge=13)
+
+    @property
+    def primary(self) -> ExportSpec:
+        return self.exports[0]
+
+    @property
+    def measured_locally(self) -> bool:
+        """True when the machine edgekd runs on *is* this target."""
+        return self.runner.kind == "local"
