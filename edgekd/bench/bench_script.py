@@ -1,0 +1,394 @@
+#!/usr/bin/env python3
+"""Benchmark one exported model with its own runtime and print ONE JSON line.
+
+Self-contained on purpose (standard library + numpy + the runtime the model needs): runners run it
+in a fresh process here or push it to a board. Runtimes by file: ``.onnx`` → onnxruntime, ``.xml``
+(or a folder holding one) → OpenVINO, ``.tflite`` → ai_edge_litert (else tflite_runtime).
+
+Inputs are random normal unless ``--input`` gives real data (one sample or a stack; NCHW, or the
+model's layout). Float data for int8/uint8 inputs is quantised with the input's scale and zero point
+from the runtime (TFLite) or from an optional ``MODEL.sidecar.json`` (or ``<stem>.sidecar.json``)
+describing the first input and output, all keys optional (``layout: NHWC`` transposes NCHW data)::
+
+    {"layout": "NHWC", "input_shape": [1, 28, 28, 1], "precision": "int8",
+     "input_scale": 0.0039, "input_zero_point": -128, "output_scale": 0.1, "output_zero_point": 5}
+
+Prints one JSON line on stdout (``samples_ms``, ``init_ms``, ``peak_rss_bytes``, ``runtime``, ...);
+whatever runtimes print goes to stderr. Exit codes: 0 ok, 2 unusable model or input, 3 runtime
+failure; the last stderr line then says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import resource
+import sys
+import time
+import traceback
+from importlib import metadata
+from pathlib import Path
+
+# Keep numpy's BLAS from starting a thread pool beside the runtime's; this must precede its import.
+for _var, _value in (("OPENBLAS_NUM_THREADS", "1"), ("MKL_NUM_THREADS", "1"), ("TF_CPP_MIN_LOG_LEVEL", "2")):
+    os.environ.setdefault(_var, _value)
+
+import numpy as np  # noqa: E402
+
+EXIT_INPUT, EXIT_RUNTIME = 2, 3
+ERROR_PREFIX = "bench_script: error: "
+_ORT_TYPES = {"tensor(float)": "float32", "tensor(double)": "float64"}  # others: tensor(<numpy name>)
+
+
+class BenchError(Exception):
+    """An expected failure: the message becomes the last stderr line, ``code`` the exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _first_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}".rstrip(": ")
+
+
+def _version(dist: str, module: object) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return str(getattr(module, "__version__", "unknown"))
+
+
+def _rss_bytes() -> int:
+    """Peak RSS of this process: VmHWM, which exec resets (Linux ru_maxrss keeps the parent's peak
+    from before the fork, e.g. a whole pytest process); ru_maxrss where there is no /proc."""
+    status = Path("/proc/self/status")
+    hwm = [ln.split()[1] for ln in status.read_text().splitlines() if ln.startswith("VmHWM:")]
+    if hwm:
+        return int(hwm[0]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+
+def _spec(name: str, dims, dtype, quant: tuple | None = None) -> tuple:
+    """An input as (name, dims with None where dynamic, numpy dtype, (scale, zero_point) or None)."""
+    dims = [int(d) if isinstance(d, int | np.integer) and d >= 0 else None for d in dims]
+    return name, dims, np.dtype(dtype), quant
+
+
+def _tfl_quant(detail: dict) -> tuple | None:
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    return (scale, zero_point) if scale else None
+
+
+# Backends: __init__ loads the model; inputs() lists input specs; compile(shapes) fixes the input
+# shapes; run(feeds) returns the outputs; optional: output_quant() and info() (extra result facts).
+class OrtBackend:
+    def __init__(self, path: Path, threads: int) -> None:
+        import onnxruntime as ort
+
+        self.name, self.version = "onnxruntime", _version("onnxruntime", ort)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.threads = self.session.get_session_options().intra_op_num_threads
+
+    def inputs(self) -> list:
+        return [_spec(i.name, i.shape, _ORT_TYPES.get(i.type, i.type[7:-1])) for i in self.session.get_inputs()]
+
+    def compile(self, shapes: dict[str, list[int]]) -> None:
+        for name, dims, _, _ in self.inputs():
+            if any(d is not None and d != s for d, s in zip(dims, shapes[name], strict=False)):
+                raise BenchError(f"input '{name}' is fixed at {dims}; cannot run it as {shapes[name]}")
+
+    def run(self, feeds: dict) -> list:
+        return self.session.run(None, feeds)
+
+
+class OvBackend:
+    def __init__(self, path: Path, threads: int) -> None:
+        import openvino as ov
+
+        self.ov, self.threads = ov, threads
+        self.name, self.version = "openvino", _version("openvino", ov)
+        self.core = ov.Core()
+        self.model = self.core.read_model(str(path))
+
+    def inputs(self) -> list:
+        dims = [[d.get_length() if d.is_static else -1 for d in p.get_partial_shape()] for p in self.model.inputs]
+        return [
+            _spec(p.get_any_name(), d, p.get_element_type().to_dtype())
+            for p, d in zip(self.model.inputs, dims, strict=True)
+        ]
+
+    def compile(self, shapes: dict[str, list[int]]) -> None:
+        if any(dims != shapes[name] for name, dims, _, _ in self.inputs()):
+            self.model.reshape({n: self.ov.PartialShape(s) for n, s in shapes.items()})
+        config = {"INFERENCE_NUM_THREADS": self.threads, "PERFORMANCE_HINT": "LATENCY"}
+        # CPUs with bf16 (AVX512-BF16, AMX) otherwise run fp32 models in bf16 by default.
+        config["INFERENCE_PRECISION_HINT"] = "f32"
+        self.compiled = self.core.compile_model(self.model, "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        self.threads = int(self.compiled.get_property("INFERENCE_NUM_THREADS"))
+
+    def run(self, feeds: dict) -> list:
+        return list(self.request.infer(feeds).values())
+
+    def info(self) -> dict:
+        return {"inference_precision": self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()}
+
+
+class LiteRtBackend:
+    def __init__(self, path: Path, threads: int) -> None:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:  # older boards: the TFLite-only runtime (no XNNPACK for int8)
+            from tflite_runtime.interpreter import Interpreter
+        self.name = "ai-edge-litert" if Interpreter.__module__.startswith("ai_edge") else "tflite-runtime"
+        self.version = _version(self.name, sys.modules[Interpreter.__module__])
+        # num_threads always explicit: None would mean a single thread.
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        self.threads = threads
+
+    def inputs(self) -> list:
+        return [
+            _spec(d["name"], list(d.get("shape_signature", d["shape"])), d["dtype"], _tfl_quant(d))
+            for d in self.interpreter.get_input_details()
+        ]
+
+    def output_quant(self) -> tuple | None:
+        return _tfl_quant(self.interpreter.get_output_details()[0])
+
+    def compile(self, shapes: dict[str, list[int]]) -> None:
+        for d in self.interpreter.get_input_details():
+            if list(d["shape"]) != shapes[d["name"]]:
+                self.interpreter.resize_tensor_input(d["index"], shapes[d["name"]], strict=False)
+        self.interpreter.allocate_tensors()
+        self.in_index = {d["name"]: d["index"] for d in self.interpreter.get_input_details()}
+        self.out_index = [d["index"] for d in self.interpreter.get_output_details()]
+
+    def run(self, feeds: dict) -> list:
+        for name, array in feeds.items():
+            self.interpreter.set_tensor(self.in_index[name], array)
+        self.interpreter.invoke()
+        return [self.interpreter.get_tensor(i) for i in self.out_index]
+
+
+def resolve_model(path: Path) -> tuple[Path, type]:
+    if path.is_dir():
+        xmls = sorted(path.glob("*.xml"))
+        if len(xmls) != 1:
+            raise BenchError(f"{path}: expected one OpenVINO .xml in the folder, found {len(xmls)}")
+        path = xmls[0]
+    if not path.is_file():
+        raise BenchError(f"model not found: {path}")
+    kinds = {".onnx": OrtBackend, ".xml": OvBackend, ".tflite": LiteRtBackend}
+    if path.suffix.lower() not in kinds:
+        raise BenchError(f"{path.name}: unknown model kind (expected .onnx, .xml or .tflite)")
+    return path, kinds[path.suffix.lower()]
+
+
+def read_sidecar(path: Path) -> dict:
+    for candidate in (path.with_name(path.name + ".sidecar.json"), path.with_suffix(".sidecar.json")):
+        if candidate.is_file():
+            try:
+                data = json.loads(candidate.read_text())
+            except (OSError, ValueError) as exc:
+                raise BenchError(f"{candidate.name}: unreadable sidecar ({_first_line(exc)})") from exc
+            if not isinstance(data, dict):
+                raise BenchError(f"{candidate.name}: sidecar must be a JSON object")
+            return data
+    return {}
+
+
+def quantise(x, dtype, quant: tuple | None):
+    """Float data → the integer input dtype with real = (q - zero_point) * scale."""
+    if quant is None:
+        raise BenchError(f"model input is {np.dtype(dtype).name} but no scale/zero point is known")
+    info = np.iinfo(dtype)
+    q = np.round(np.asarray(x, dtype=np.float32) / np.float32(quant[0])) + quant[1]
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def fit_layout(arr, shape: list[int], layout: str | None):
+    """Bring real inputs (one sample or a stack; NCHW, or already the model's layout) to ``shape``."""
+    if arr.ndim == len(shape) - 1:
+        arr = arr[None]
+    nhwc = [*arr.shape[2:], arr.shape[1]] if arr.ndim == 4 else None
+    if len(shape) == 4 and (layout == "NHWC" or (list(arr.shape[1:]) != shape[1:] and nhwc == shape[1:])):
+        arr = arr.transpose(0, 2, 3, 1)
+    if arr.ndim != len(shape) or list(arr.shape[1:]) != shape[1:]:
+        raise BenchError(f"--input samples have shape {list(arr.shape[1:])}, model wants {shape[1:]}")
+    return arr
+
+
+def make_feeds(args, inputs: list, shapes: dict, sidecar: dict) -> list[dict]:
+    """One feed dict per batch: the batches of ``--input`` data, or one random batch."""
+    rng = np.random.default_rng(args.seed)
+    if args.input is not None:
+        if len(inputs) != 1:
+            raise BenchError(f"--input needs a single-input model; this one has {len(inputs)} inputs")
+        name, _, dtype, quant = inputs[0]
+        try:
+            arr = np.load(args.input, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise BenchError(f"cannot read --input {args.input}: {_first_line(exc)}") from exc
+        arr = fit_layout(arr, shapes[name], sidecar.get("layout"))
+        if len(arr) < args.batch:
+            arr = np.concatenate([arr] * -(-args.batch // len(arr)))
+        if np.dtype(dtype).kind in "iu" and arr.dtype.kind == "f":
+            arr = quantise(arr, dtype, quant)
+        arr = arr.astype(dtype, copy=False)
+        n = len(arr) - len(arr) % args.batch
+        return [{name: np.ascontiguousarray(arr[i : i + args.batch])} for i in range(0, n, args.batch)]
+    feeds = {}
+    for name, _, dtype, quant in inputs:
+        shape, dt = shapes[name], np.dtype(dtype)
+        if dt.kind in "iu" and quant is None:  # unquantised integers (ids, int8 without scale)
+            feeds[name] = rng.integers(max(np.iinfo(dt).min, -128), 128, shape).astype(dt)
+        else:
+            x = rng.standard_normal(shape)
+            feeds[name] = quantise(x, dt, quant) if dt.kind in "iu" else x.astype(dt)
+    return [feeds]
+
+
+def concrete_shapes(inputs: list, batch: int, sidecar: dict) -> dict[str, list[int]]:
+    """Input shapes with ``batch`` and sidecar facts applied (also fills in the first input's quant)."""
+    name, dims, dtype, quant = inputs[0]
+    if quant is None and "input_scale" in sidecar:
+        inputs[0] = (name, dims, dtype, (sidecar["input_scale"], sidecar.get("input_zero_point", 0)))
+    shapes = {}
+    for k, (name, dims, _, _) in enumerate(inputs):
+        dims = list(sidecar["input_shape"]) if k == 0 and sidecar.get("input_shape") else list(dims)
+        if dims:
+            dims[0] = batch
+        if any(d is None for d in dims):
+            raise BenchError(f"input '{name}' has dynamic dims {dims}; give input_shape in a sidecar")
+        shapes[name] = dims
+    return shapes
+
+
+def benchmark(args: argparse.Namespace) -> dict:
+    path, backend_cls = resolve_model(Path(args.model))
+    sidecar = read_sidecar(path)
+    baseline_rss = _rss_bytes()
+    t0 = time.perf_counter_ns()
+    try:
+        backend = backend_cls(path, args.threads)
+        inputs = backend.inputs()
+        shapes = concrete_shapes(inputs, args.batch, sidecar)
+        backend.compile(shapes)
+    except ImportError as exc:
+        raise BenchError(f"runtime for {path.suffix} models is not installed: {exc}", EXIT_RUNTIME) from exc
+    except BenchError:
+        raise
+    except Exception as exc:
+        raise BenchError(f"cannot load {path.name}: {_first_line(exc)}") from exc
+    init_ms = (time.perf_counter_ns() - t0) / 1e6
+
+    feeds = make_feeds(args, inputs, shapes, sidecar)
+    t0 = time.perf_counter_ns()
+    backend.run(feeds[0])
+    first_ms = (time.perf_counter_ns() - t0) / 1e6
+    for i in range(max(args.warmup - 1, 0)):
+        backend.run(feeds[i % len(feeds)])
+
+    samples: list[float] = []
+    gc.disable()
+    start = time.perf_counter_ns()
+    deadline = start + int(args.min_seconds * 1e9)
+    while len(samples) < args.runs or time.perf_counter_ns() < deadline:
+        feed = feeds[len(samples) % len(feeds)]
+        t0 = time.perf_counter_ns()
+        backend.run(feed)
+        samples.append((time.perf_counter_ns() - t0) / 1e6)
+    wall_s = (time.perf_counter_ns() - start) / 1e9
+    gc.enable()
+
+    result = {
+        "samples_ms": samples,
+        "init_ms": init_ms,
+        "first_inference_ms": first_ms,
+        "peak_rss_bytes": _rss_bytes(),
+        "rss_before_load_bytes": baseline_rss,
+        "runtime": f"{backend.name} {backend.version}",
+        "threads": args.threads,
+        "precision": sidecar.get("precision") or ("int8" if np.dtype(inputs[0][2]) in (np.int8, np.uint8) else None),
+        "wall_s": wall_s,
+        "input_source": "npy" if args.input else "random",
+        "input_shapes": shapes,
+        "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "os_threads": len(os.listdir("/proc/self/task")) if Path("/proc/self/task").is_dir() else None,
+        "machine": platform.machine(),
+        "runtime_threads": backend.threads,
+        **(backend.info() if hasattr(backend, "info") else {}),
+    }
+    if args.save_outputs:
+        out = np.concatenate([backend.run(feed)[0] for feed in feeds])
+        quant = backend.output_quant() if hasattr(backend, "output_quant") else None
+        if quant is None and "output_scale" in sidecar:
+            quant = (sidecar["output_scale"], sidecar.get("output_zero_point", 0))
+        if quant is not None and np.issubdtype(out.dtype, np.integer):
+            out = (out.astype(np.float32) - quant[1]) * np.float32(quant[0])
+            result["outputs_dequantized"] = True
+        np.save(args.save_outputs, out)
+        result["outputs_path"] = str(args.save_outputs)
+    return result
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("model", help=".onnx, .tflite, OpenVINO .xml or a folder holding one .xml")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--runs", type=int, default=50)
+    p.add_argument("--min-seconds", type=float, default=0.0)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--pin", default=None, help="CPU ids, e.g. 0 or 0,1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--input", default=None, help=".npy of real inputs")
+    p.add_argument("--save-outputs", default=None, help="write the first output for the inputs here")
+    args = p.parse_args(argv)
+    if args.threads < 1 or args.runs < 1 or args.batch < 1 or args.warmup < 0 or args.min_seconds < 0:
+        p.error("threads, runs and batch must be >= 1; warmup and min-seconds >= 0")
+    return args
+
+
+def pin(text: str) -> None:
+    """Pin this process to CPUs given as ``0,1``."""
+    try:
+        os.sched_setaffinity(0, {int(cpu) for cpu in text.split(",")})
+    except (ValueError, OSError, AttributeError) as exc:
+        raise BenchError(f"cannot pin to CPUs '{text}': {_first_line(exc)}") from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sys.stdout.flush()
+    saved_stdout = os.dup(1)
+    os.dup2(2, 1)  # whatever the runtimes print goes to stderr; only our JSON line reaches stdout
+    try:
+        if args.pin:
+            pin(args.pin)
+        result = benchmark(args)
+    except BenchError as exc:
+        print(ERROR_PREFIX + str(exc), file=sys.stderr)
+        return exc.code
+    except Exception as exc:
+        traceback.print_exc()
+        print(ERROR_PREFIX + _first_line(exc), file=sys.stderr)
+        return EXIT_RUNTIME
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved_stdout, 1)
+        os.close(saved_stdout)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
