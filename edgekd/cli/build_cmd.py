@@ -1,0 +1,80 @@
+"""``edgekd build``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("--target", "-t", default="cortex-a76", show_default=True, help="Target profile name or YAML path.")
+@click.option("--budget-ms", type=float, default=None, help="Latency budget in ms [default: the profile's].")
+@click.option("--teacher", "teacher_factory", default=None, help="Teacher factory 'module:function'.")
+@click.option("--teacher-weights", type=click.Path(path_type=Path), default=None, help="Teacher state dict.")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help=".npz or image folder.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="[default: build/TARGET]")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="BuildConfig YAML; command-line options override it.")  # fmt: skip
+@click.option("--epochs", type=int, default=None, help="Distillation epochs [default: 2].")
+@click.option("--max-train-samples", type=int, default=None, help="Distil on the first N training images.")
+@click.option("--parity-samples", type=int, default=None, help="Check parity on the first N test images.")
+@click.option("--runs", type=int, default=None, help="Timed runs per artifact [default: 50].")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def build(
+    target: str,
+    budget_ms: float | None,
+    teacher_factory: str | None,
+    teacher_weights: Path | None,
+    data: Path | None,
+    out_dir: Path | None,
+    config_file: Path | None,
+    epochs: int | None,
+    max_train_samples: int | None,
+    parity_samples: int | None,
+    runs: int | None,
+    no_progress: bool,
+) -> int:
+    """Prune, distil, export, benchmark and gate a student for TARGET within a latency budget.
+
+    Exit code 0 when the gate passes, 1 when it fails (or the budget cannot be met), 2 on bad input,
+    3 on a tool-chain failure. Re-running resumes from the last completed stage.
+
+    \b
+    Example:
+      edgekd build --target cortex-a76 --budget-ms 30
+      edgekd build --target x86-64-host --budget-ms 5 --teacher mymodels:resnet --teacher-weights t.pt --data d.npz
+    """
+    from edgekd.cli.progress_rich import RichProgress
+    from edgekd.config.build_config import BuildConfig
+    from edgekd.config.loading import load_yaml
+    from edgekd.errors import ConfigError
+    from edgekd.pipeline.inputs import make_config
+    from edgekd.pipeline.orchestrator import run_build
+    from edgekd.pipeline.progress import NULL_PROGRESS
+
+    values: dict = {}
+    if config_file is not None:
+        loaded = load_yaml(config_file)
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config_file}: expected a mapping of BuildConfig keys")
+        values = loaded
+        make_config(**values)  # report errors against the file before merging options
+    values = BuildConfig.model_validate(values).model_dump() if values else {}
+    overrides = {"target": target, "budget_ms": budget_ms, "data": data, "out_dir": out_dir}
+    values.update({k: v for k, v in overrides.items() if v is not None or k == "target"})
+    if teacher_factory or teacher_weights:
+        teacher = values.setdefault("teacher", {})
+        if teacher_factory:
+            teacher["factory"] = teacher_factory
+        if teacher_weights:
+            teacher["weights"] = teacher_weights
+    for section, key, value in (("distill", "epochs", epochs), ("distill", "max_train_samples", max_train_samples),
+                                ("export", "parity_samples", parity_samples), ("bench", "runs", runs)):  # fmt: skip
+        if value is not None:
+            values.setdefault(section, {})[key] = value
+    config = make_config(**values)
+    outcome = run_build(config, NULL_PROGRESS if no_progress else RichProgress())
+    click.echo(outcome.report.get("summary", ""))
+    click.echo(f"report: {outcome.report_path} (and {outcome.report_path.with_suffix('.md')})")
+    return outcome.exit_code

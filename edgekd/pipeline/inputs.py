@@ -1,0 +1,91 @@
+"""Resolve and check a build's inputs before anything is written."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from edgekd.config.build_config import EXAMPLE_FACTORY, BuildConfig
+from edgekd.config.loading import format_validation_error
+from edgekd.config.target_profile import TargetProfile
+from edgekd.config.targets import load_target
+from edgekd.data.bundled import example_dataset
+from edgekd.data.datasets import DatasetBundle, load_dataset
+from edgekd.errors import ConfigError, InputError
+from edgekd.pipeline.hashing import sha256_file, sha256_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildInputs:
+    config: BuildConfig
+    profile: TargetProfile
+    budget_ms: float
+    data: DatasetBundle
+    teacher: nn.Module
+    teacher_key: str
+    out_dir: Path
+
+
+def make_config(**values: object) -> BuildConfig:
+    """BuildConfig from keyword values, with a one-line error naming the bad option."""
+    try:
+        return BuildConfig.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, BuildConfig, "build option")) from exc
+
+
+def teacher_weights(config: BuildConfig) -> Path | None:
+    if config.teacher.weights is not None:
+        return config.teacher.weights
+    if config.teacher.factory == EXAMPLE_FACTORY:
+        from edgekd.models.teacher_training import TEACHER_CHECKPOINT
+
+        if not TEACHER_CHECKPOINT.exists():
+            raise InputError(f"bundled teacher {TEACHER_CHECKPOINT} is missing; run `edgekd example train-teacher`")
+        return TEACHER_CHECKPOINT
+    raise ConfigError(f"teacher '{config.teacher.factory}' needs --teacher-weights (a state-dict file)")
+
+
+def check_fit(teacher: nn.Module, data: DatasetBundle) -> None:
+    """The dataset's images must go through the teacher and give one logit per class."""
+    x = data.to_tensor(data.test.x[:2])
+    try:
+        with torch.no_grad():
+            out = teacher(x)
+    except Exception as exc:  # any shape error from user code
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"dataset images of shape {tuple(data.input_shape)} do not fit the teacher ({first}); "
+            "resize the data or pass the matching teacher"
+        ) from exc
+    if out.ndim != 2 or out.shape[1] != data.num_classes:
+        raise InputError(
+            f"teacher outputs shape {tuple(out.shape)} but the dataset has {data.num_classes} classes; "
+            "pass a teacher with one logit per class"
+        )
+
+
+def resolve(config: BuildConfig) -> BuildInputs:
+    """Load and check everything; raises an EdgeKDError on bad input, writes nothing."""
+    from edgekd.models.loading import load_model
+
+    profile = load_target(config.target)
+    budget = config.budget_ms if config.budget_ms is not None else profile.budget.latency_ms
+    if budget <= 0:
+        raise ConfigError(f"budget {budget} ms must be > 0")
+    data = load_dataset(config.data) if config.data is not None else example_dataset()
+    weights = teacher_weights(config)
+    teacher = load_model(config.teacher.factory, weights)
+    check_fit(teacher, data)
+    teacher_key = sha256_json({"factory": config.teacher.factory, "weights": sha256_file(weights)})
+    out_dir = config.out_dir or Path("build") / profile.name
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"output path {out_dir} exists and is not a folder; choose another --out")
+    return BuildInputs(config, profile, budget, data, teacher, teacher_key, out_dir)

@@ -1,0 +1,186 @@
+"""``edgekd build``: prune → distill → export → bench → gate → report, each stage cached."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from edgekd import __version__
+from edgekd.bench.latency_model import LatencyModel, trace_ops
+from edgekd.config.build_config import BuildConfig
+from edgekd.distill.trainer import accuracy, predict_logits
+from edgekd.gate.rules import evaluate_gate
+from edgekd.models.loading import load_student
+from edgekd.pipeline.cache import StageCache
+from edgekd.pipeline.hashing import sha256_file
+from edgekd.pipeline.inputs import BuildInputs, resolve
+from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
+from edgekd.pipeline.stages import (
+    StageContext,
+    bench_stage,
+    copy_artifact,
+    distill_stage,
+    export_stage,
+    model_facts,
+    prune_stage,
+    teacher_logits,
+)
+from edgekd.report.markdown_renderer import summary_line
+from edgekd.report.report_data import SCHEMA_VERSION, latency_entry
+from edgekd.report.writer import write_report
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildOutcome:
+    report: dict
+    report_path: Path
+    passed: bool
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+
+def _machine() -> dict:
+    import onnxruntime
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def run_build(config: BuildConfig, progress: ProgressReporter = NULL_PROGRESS) -> BuildOutcome:
+    """Run the whole pipeline; raises EdgeKDError on bad input before writing anything."""
+    started = time.perf_counter()
+    inputs = resolve(config)
+    out = inputs.out_dir
+    ctx = StageContext(inputs, StageCache(out / ".stages"), progress)
+    profile, data = inputs.profile, inputs.data
+    threads = config.bench.threads or profile.budget.threads
+    timings: dict[str, float] = {}
+
+    def timed(name: str, t0: float) -> None:
+        timings[name] = round(time.perf_counter() - t0, 2)
+
+    t0 = time.perf_counter()
+    pruned_file, prune_record = prune_stage(ctx)  # first: an impossible budget fails fast
+    timed("prune", t0)
+
+    t0 = time.perf_counter()
+    t_test = teacher_logits(ctx, "test")
+    teacher_acc = accuracy(t_test, data.test.y)
+    timed("teacher_eval", t0)
+
+    t0 = time.perf_counter()
+    student_file, distill_record = distill_stage(ctx, pruned_file)
+    student = load_student(student_file, config.teacher.factory)
+    student_key = sha256_file(student_file)
+    s_test = predict_logits(student, data, data.test)
+    student_acc = accuracy(s_test, data.test.y)
+    timed("distill", t0)
+
+    t0 = time.perf_counter()
+    exports = [export_stage(ctx, student, student_key, e.format, e.precision) for e in profile.exports]
+    teacher_onnx = export_stage(ctx, inputs.teacher, inputs.teacher_key, "onnx", "fp32", parity=False)
+    timed("export", t0)
+
+    t0 = time.perf_counter()
+    for rec in exports:
+        rec["bench"] = bench_stage(ctx, Path(rec["cache_path"]), threads)
+    teacher_bench = bench_stage(ctx, Path(teacher_onnx["cache_path"]), threads, "teacher")
+    timed("bench", t0)
+
+    report = _assemble(ctx, inputs, threads, teacher_acc, student_acc, student, student_file,
+                       prune_record, distill_record, exports, teacher_bench)  # fmt: skip
+    report["timings_s"] = timings
+    report["gate"] = evaluate_gate(report, profile, config.gate.max_accuracy_drop)
+    timings["total"] = round(time.perf_counter() - started, 2)
+    report["summary"] = summary_line(report)
+    path = write_report(report, out)
+    return BuildOutcome(report, path, report["gate"]["passed"])
+
+
+def _assemble(
+    ctx: StageContext,
+    inputs: BuildInputs,
+    threads: int,
+    teacher_acc: float,
+    student_acc: float,
+    student: torch.nn.Module,
+    student_file: Path,
+    prune_record: dict,
+    distill_record: dict,
+    exports: list[dict],
+    teacher_bench: dict,
+) -> dict:
+    profile, data, config = inputs.profile, inputs.data, inputs.config
+    model = LatencyModel(profile)
+    shape = ctx.input_shape
+    t_ops, s_ops = trace_ops(inputs.teacher, shape), trace_ops(student, shape)
+    teacher_file = Path(config.teacher.weights) if config.teacher.weights else None
+    if teacher_file is None:
+        from edgekd.models.teacher_training import TEACHER_CHECKPOINT
+
+        teacher_file = TEACHER_CHECKPOINT
+    precisions = sorted({e.precision for e in profile.exports})
+
+    def predicted(ops: list, who: str) -> list[dict]:
+        return [latency_entry(model.predict_ms(ops, p, threads), "p50", "predicted",
+                              f"latency model ({profile.name})", p, threads) for p in precisions]  # fmt: skip
+
+    teacher = {**model_facts(inputs.teacher, shape, teacher_file), "accuracy": teacher_acc}
+    teacher["latency"] = predicted(t_ops, "teacher") + [
+        latency_entry(teacher_bench["stats"][f"{s}_ms"], s, teacher_bench["evidence"],
+                      teacher_bench["runtime"], "fp32", threads, "teacher onnx-fp32") for s in ("p50", "p90", "p99")
+    ]  # fmt: skip
+    artifacts_dir = inputs.out_dir / "artifacts"
+    artifacts, student_latency = [], predicted(s_ops, "student")
+    for rec in exports:
+        name = f"student-{rec['format']}-{rec['precision']}{Path(rec['file']).suffix}"
+        dst = copy_artifact(Path(rec["cache_path"]), artifacts_dir, name)
+        stats = rec["bench"]["stats"]
+        lat = [latency_entry(stats[f"{s}_ms"], s, rec["bench"]["evidence"], rec["bench"]["runtime"],
+                             rec["precision"], threads, name) for s in ("p50", "p90", "p99")]  # fmt: skip
+        student_latency += lat
+        artifacts.append({
+            "name": name, "path": str(dst.relative_to(inputs.out_dir)), "format": rec["format"],
+            "precision": rec["precision"], "sha256": sha256_file(dst),
+            "size_bytes": sum(f.stat().st_size for f in dst.rglob("*")) if dst.is_dir() else dst.stat().st_size,
+            "parity": rec["parity"], "latency": lat, "bench": rec["bench"],
+            "primary": rec is exports[0],
+        })  # fmt: skip
+    student_pt = copy_artifact(student_file, artifacts_dir, "student.pt")
+    student_info = {**model_facts(student, shape, student_pt), "accuracy": student_acc,
+                    "latency": student_latency, "prune": prune_record, "distill": distill_record,
+                    "checkpoint": str(student_pt.relative_to(inputs.out_dir))}  # fmt: skip
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "edgekd_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "target": {"name": profile.name, "description": profile.description, "arch": profile.arch,
+                   "runner": profile.runner.kind, "measured_locally": profile.measured_locally},
+        "budget_ms": inputs.budget_ms,
+        "budget": {"stat": profile.budget.stat, "threads": threads, "precision": profile.primary.precision,
+                   "format": profile.primary.format, "max_accuracy_drop": profile.budget.max_accuracy_drop},
+        "machine": _machine(),
+        "dataset": {"name": data.name, "source": data.source, "digest": data.digest,
+                    "splits": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
+                    "classes": list(data.class_names)},
+        "teacher": teacher,
+        "student": student_info,
+        "artifacts": artifacts,
+        "lineage": {"cache_hits": ctx.cache.hits, "computed": ctx.cache.misses,
+                    "teacher_key": inputs.teacher_key, "student_sha256": sha256_file(student_file)},
+    }  # fmt: skip

@@ -1,0 +1,222 @@
+"""The build's stages. Each takes typed inputs, is cached by its inputs' hashes, and returns data.
+
+Stages never reach into each other's internals: they exchange files in cache entries and small
+JSON-able records.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgekd.bench.latency_model import LatencyModel, count_macs, trace_ops
+from edgekd.distill.losses.kd_loss import KDLoss
+from edgekd.distill.trainer import TrainSettings, predict_logits, train
+from edgekd.models.loading import load_student, save_student
+from edgekd.pipeline.cache import StageCache
+from edgekd.pipeline.hashing import sha256_file
+from edgekd.pipeline.inputs import BuildInputs
+from edgekd.pipeline.progress import ProgressReporter
+from edgekd.prune.budget_search import search_ratio
+from edgekd.prune.pruner import PruneSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageContext:
+    inputs: BuildInputs
+    cache: StageCache
+    progress: ProgressReporter
+
+    @property
+    def example(self) -> torch.Tensor:
+        return self.inputs.data.to_tensor(self.inputs.data.test.x[:1])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (1, *self.inputs.data.input_shape)
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def teacher_logits(ctx: StageContext, split: str, max_samples: int | None = None) -> np.ndarray:
+    """Teacher logits on a split (fp16 on disk), cached by teacher and data hashes."""
+    inp = ctx.inputs
+    key_in = {"teacher": inp.teacher_key, "data": inp.data.digest, "split": split, "n": max_samples}
+    key = ctx.cache.key(key_in)
+    hit = ctx.cache.lookup(f"teacher-logits-{split}", key)
+    if hit is None:
+        part = getattr(inp.data, split).subset(max_samples)
+        with ctx.cache.produce(f"teacher-logits-{split}", key, key_in) as tmp:
+            with ctx.progress.task(f"teacher logits ({split}, {len(part)} images)", total=None):
+                logits = predict_logits(inp.teacher, inp.data, part)
+            np.save(tmp / "logits.npy", logits.astype(np.float16))
+        hit = ctx.cache.path(f"teacher-logits-{split}", key)
+    return np.load(hit / "logits.npy").astype(np.float32)
+
+
+def prune_stage(ctx: StageContext) -> tuple[Path, dict]:
+    """Prune the teacher until the target's predicted latency fits the budget."""
+    inp, cfg = ctx.inputs, ctx.inputs.config.prune
+    profile = inp.profile
+    settings = PruneSettings(cfg.importance, profile.prune.round_to, tuple(cfg.ignored_layers), cfg.max_ratio)
+    key_in = {
+        "teacher": inp.teacher_key,
+        "compute": profile.compute.model_dump(),
+        "cores": profile.cpu.cores,
+        "budget": inp.budget_ms,
+        "precision": profile.primary.precision,
+        "threads": profile.budget.threads,
+        "prune": cfg.model_dump(),
+        "round_to": profile.prune.round_to,
+    }
+    key = ctx.cache.key(key_in)
+    hit = ctx.cache.lookup("prune", key)
+    if hit is None:
+        model = LatencyModel(profile)
+        precision, threads = profile.primary.precision, profile.budget.threads
+
+        def latency(m: nn.Module) -> float:
+            return model.predict_ms(trace_ops(m, ctx.input_shape), precision, threads)
+
+        found = search_ratio(
+            inp.teacher, ctx.example, latency, inp.budget_ms, settings, cfg.margin, progress=ctx.progress
+        )
+        with ctx.cache.produce("prune", key, key_in) as tmp:
+            save_student(found.result.model, tmp / "student.pt", inp.config.teacher.factory)
+            record = {
+                "ratio": found.result.ratio,
+                "predicted_ms": found.latency_ms,
+                "target_ms": found.target_ms,
+                "precision": precision,
+                "threads": threads,
+                "importance": cfg.importance,
+                "round_to": profile.prune.round_to,
+                "channels": found.result.channels,
+                "evaluated": found.evaluated,
+            }
+            (tmp / "prune.json").write_text(json.dumps(record, indent=2))
+        hit = ctx.cache.path("prune", key)
+    return hit / "student.pt", _read_json(hit / "prune.json")
+
+
+def distill_stage(ctx: StageContext, pruned: Path) -> tuple[Path, dict]:
+    """Fine-tune the pruned student with response KD from the teacher."""
+    inp, cfg = ctx.inputs, ctx.inputs.config.distill
+    key_in = {"student": sha256_file(pruned), "teacher": inp.teacher_key, "data": inp.data.digest,
+              "distill": cfg.model_dump()}  # fmt: skip
+    key = ctx.cache.key(key_in)
+    hit = ctx.cache.lookup("distill", key)
+    if hit is None:
+        soft = teacher_logits(ctx, "train", cfg.max_train_samples)
+        student = load_student(pruned, inp.config.teacher.factory)
+        settings = TrainSettings(
+            epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, augment=False,
+            max_train_samples=cfg.max_train_samples, patience=cfg.epochs,
+        )  # fmt: skip
+        loss = KDLoss(cfg.temperature, cfg.alpha)
+        result = train(student, inp.data, settings, loss, soft, ctx.progress, "distill (KD)")
+        with ctx.cache.produce("distill", key, key_in) as tmp:
+            save_student(student, tmp / "student.pt", inp.config.teacher.factory)
+            record = {"best_val_accuracy": result.best_val_accuracy, "epochs_run": result.epochs_run,
+                      "history": result.history, "seconds": result.seconds, "loss": "kd",
+                      "temperature": cfg.temperature, "alpha": cfg.alpha}  # fmt: skip
+            (tmp / "distill.json").write_text(json.dumps(record, indent=2))
+        hit = ctx.cache.path("distill", key)
+    return hit / "student.pt", _read_json(hit / "distill.json")
+
+
+def export_stage(
+    ctx: StageContext, model: nn.Module, model_key: str, fmt: str, precision: str, parity: bool = True
+) -> dict:
+    """Export one artifact and check its parity with PyTorch on the test split, in its runtime."""
+    from edgekd.export.base import SidecarInfo, get_exporter
+    from edgekd.export.parity import check_parity
+
+    inp, cfg = ctx.inputs, ctx.inputs.config.export
+    name = f"{fmt}-{precision}"
+    key_in = {"model": model_key, "format": fmt, "precision": precision, "parity": parity,
+              "opset": inp.profile.onnx_opset, "export": cfg.model_dump(), "data": inp.data.digest}  # fmt: skip
+    key = ctx.cache.key(key_in)
+    hit = ctx.cache.lookup(f"export-{name}", key)
+    if hit is None:
+        exporter = get_exporter(fmt)
+        data = inp.data
+        calib = data.to_tensor(data.train.x[: cfg.calibration_samples]).numpy()
+        info = SidecarInfo(data.class_names, data.mean, data.std, data.input_shape)
+        test = data.test.subset(cfg.parity_samples)
+        x = data.to_tensor(test.x).numpy()
+        with ctx.cache.produce(f"export-{name}", key, key_in) as tmp:
+            with ctx.progress.task(f"export {fmt} {precision}", total=None):
+                art = exporter.export(model, ctx.example, precision, tmp, info, calib, inp.profile.onnx_opset)
+            record = {"file": Path(art.path).name, "format": fmt, "precision": precision, "parity": None}
+            if parity:
+                with ctx.progress.task(f"parity {fmt} {precision} ({len(test)} images)", total=None):
+                    reference = predict_logits(model, data, test)
+                    run = exporter.load_runtime(art, threads=max(1, torch.get_num_threads()))
+                    record["parity"] = check_parity(run, x, reference, test.y).to_json()
+            (tmp / "export.json").write_text(json.dumps(record, indent=2))
+        hit = ctx.cache.path(f"export-{name}", key)
+    record = _read_json(hit / "export.json")
+    record["cache_path"] = str(hit / record["file"])
+    return record
+
+
+def bench_stage(ctx: StageContext, artifact_path: Path, threads: int, who: str = "student") -> dict:
+    """Measure an artifact's latency on this machine (warm-up, N timed runs)."""
+    from edgekd.bench.local_runner import LocalRunner
+    from edgekd.bench.runner_base import BenchSettings
+    from edgekd.bench.stats import summarize
+
+    cfg = ctx.inputs.config.bench
+    key_in = {"artifact": sha256_file(artifact_path), "bench": cfg.model_dump(), "threads": threads}
+    key = ctx.cache.key(key_in)
+    hit = ctx.cache.lookup("bench", key)
+    if hit is None:
+        settings = BenchSettings(threads=threads, warmup=cfg.warmup, runs=cfg.runs)
+        label = f"bench {who} {artifact_path.name} ({cfg.runs} runs)"
+        with ctx.progress.task(label, total=None), LocalRunner() as runner:
+            result = runner.run(runner.push(artifact_path), settings)
+        stats = summarize(result.samples_ms, result.init_ms)
+        with ctx.cache.produce("bench", key, key_in) as tmp:
+            record = {"stats": stats.to_json(), "runtime": result.runtime, "evidence": result.evidence,
+                      "threads": threads, "peak_rss_bytes": result.peak_rss_bytes}  # fmt: skip
+            (tmp / "bench.json").write_text(json.dumps(record, indent=2))
+        hit = ctx.cache.path("bench", key)
+    return _read_json(hit / "bench.json")
+
+
+def model_facts(model: nn.Module, input_shape: tuple[int, ...], size_file: Path | None = None) -> dict:
+    ops = trace_ops(model, input_shape)
+    facts = {"params": int(sum(p.numel() for p in model.parameters())), "macs": count_macs(ops)}
+    if size_file is not None:
+        facts["size_bytes"] = Path(size_file).stat().st_size
+    return facts
+
+
+def copy_artifact(src: Path, dst_dir: Path, name: str) -> Path:
+    """Copy a cached artifact (and its sidecar) into the build's artifacts folder atomically."""
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    dst = dst_dir / name
+    tmp = dst_dir / f".{name}.tmp"
+    if src.is_dir():
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp)
+        shutil.rmtree(dst, ignore_errors=True)
+    else:
+        shutil.copy2(src, tmp)
+    tmp.replace(dst)
+    side = src.with_name(src.name + ".sidecar.json")
+    if side.exists():
+        shutil.copy2(side, dst_dir / f"{name}.sidecar.json")
+    return dst

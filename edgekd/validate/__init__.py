@@ -1,0 +1,1 @@
+"""edgekd.validate"""

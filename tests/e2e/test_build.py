@@ -1,0 +1,90 @@
+"""One real end-to-end build of the bundled example in a reduced setting, asserting on report.json."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgekd.cli.main import main
+from edgekd.models.teacher_training import TEACHER_CARD
+from edgekd.pipeline.hashing import sha256_file
+
+pytestmark = pytest.mark.slow
+
+REDUCED = ["--max-train-samples", "1024", "--epochs", "1", "--parity-samples", "300", "--runs", "15",
+           "--no-progress"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("build") / "cortex-a76"
+    code = main(["build", "--target", "cortex-a76", "--budget-ms", "30", "--out", str(out), *REDUCED])
+    return code, out
+
+
+def test_report_shows_a_student_that_fits_the_budget(build):
+    code, out = build
+    report = json.loads((out / "report.json").read_text())
+    assert report["schema_version"] == "1.0"
+    assert report["target"]["name"] == "cortex-a76" and report["budget_ms"] == 30
+    teacher_pred = [
+        e for e in report["teacher"]["latency"] if e["evidence"] == "predicted" and e["precision"] == "int8"
+    ]
+    student_pred = [
+        e for e in report["student"]["latency"] if e["evidence"] == "predicted" and e["precision"] == "int8"
+    ]
+    assert teacher_pred[0]["ms"] > 30 >= student_pred[0]["ms"]
+    for who in ("teacher", "student"):
+        for key in ("params", "macs", "size_bytes", "accuracy", "latency"):
+            assert key in report[who]
+    assert report["student"]["params"] < report["teacher"]["params"]
+    assert report["student"]["macs"] < report["teacher"]["macs"]
+    hosts = [e for e in report["student"]["latency"] if e["evidence"] == "measured-host"]
+    assert {e["stat"] for e in hosts} == {"p50", "p90", "p99"}
+    assert all(e["ms"] > 0 and e["threads"] == 1 for e in hosts)
+    # the gate's verdict is the exit code
+    assert code == (0 if report["gate"]["passed"] else 1)
+    latency_rule = next(r for r in report["gate"]["rules"] if r["name"] == "latency")
+    assert latency_rule["passed"] and latency_rule["evidence"] == "predicted"
+
+
+def test_teacher_accuracy_matches_its_model_card(build):
+    _, out = build
+    report = json.loads((out / "report.json").read_text())
+    card = json.loads(TEACHER_CARD.read_text())
+    assert report["teacher"]["accuracy"] == pytest.approx(card["test_accuracy"], abs=1e-9)
+
+
+def test_every_profile_artifact_exists_with_its_hash_and_parity(build):
+    _, out = build
+    report = json.loads((out / "report.json").read_text())
+    got = [(a["format"], a["precision"]) for a in report["artifacts"]]
+    assert got == [("tflite", "int8"), ("onnx", "int8"), ("onnx", "fp32")]
+    for art in report["artifacts"]:
+        path = out / art["path"]
+        assert path.exists() and sha256_file(path) == art["sha256"]
+        parity = art["parity"]
+        assert parity["samples"] == 300
+        assert parity["agreement"] >= (0.97 if art["precision"] == "int8" else 0.99)
+        assert 0 <= parity["max_abs_diff"] < (1e-3 if art["precision"] == "fp32" else 5.0)
+    assert (out / "report.md").read_text().startswith("# edgekd deployment report: cortex-a76")
+
+
+def test_unchanged_rerun_does_no_work(build):
+    _, out = build
+    first = json.loads((out / "report.json").read_text())
+    code = main(["build", "--target", "cortex-a76", "--budget-ms", "30", "--out", str(out), *REDUCED])
+    second = json.loads((out / "report.json").read_text())
+    assert second["lineage"]["computed"] == []
+    assert set(second["lineage"]["cache_hits"]) >= {"prune", "distill", "bench"}
+    assert second["student"]["accuracy"] == first["student"]["accuracy"]
+    assert [a["sha256"] for a in second["artifacts"]] == [a["sha256"] for a in first["artifacts"]]
+    assert code == (0 if second["gate"]["passed"] else 1)
+
+
+def test_interrupted_stage_leaves_no_cache_entry(build):
+    _, out = build
+    leftovers = [p for p in (out / ".stages").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+    assert all((p / "_complete.json").exists() for p in (out / ".stages").iterdir())
+    assert Path(out / "artifacts" / "student.pt").exists()
