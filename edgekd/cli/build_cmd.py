@@ -8,7 +8,7 @@ import click
 
 
 @click.command()
-@click.option("--target", "-t", default="cortex-a76", show_default=True, help="Target profile name or YAML path.")
+@click.option("--target", "-t", default=None, help="Target profile name or YAML path [default: cortex-a76].")
 @click.option("--budget-ms", type=float, default=None, help="Latency budget in ms [default: the profile's].")
 @click.option("--teacher", "teacher_factory", default=None, help="Teacher factory 'module:function'.")
 @click.option("--teacher-weights", type=click.Path(path_type=Path), default=None, help="Teacher state dict.")
@@ -22,7 +22,7 @@ import click
 @click.option("--runs", type=int, default=None, help="Timed runs per artifact [default: 50].")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def build(
-    target: str,
+    target: str | None,
     budget_ms: float | None,
     teacher_factory: str | None,
     teacher_weights: Path | None,
@@ -47,22 +47,16 @@ def build(
     """
     from edgekd.cli.progress_rich import RichProgress
     from edgekd.config.build_config import BuildConfig
-    from edgekd.config.loading import load_yaml
-    from edgekd.errors import ConfigError
+    from edgekd.config.loading import load_model
     from edgekd.pipeline.inputs import make_config
     from edgekd.pipeline.orchestrator import run_build
     from edgekd.pipeline.progress import NULL_PROGRESS
 
     values: dict = {}
     if config_file is not None:
-        loaded = load_yaml(config_file)
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{config_file}: expected a mapping of BuildConfig keys")
-        values = loaded
-        make_config(**values)  # report errors against the file before merging options
-    values = BuildConfig.model_validate(values).model_dump() if values else {}
+        values = load_model(config_file, BuildConfig).model_dump(exclude_unset=True)
     overrides = {"target": target, "budget_ms": budget_ms, "data": data, "out_dir": out_dir}
-    values.update({k: v for k, v in overrides.items() if v is not None or k == "target"})
+    values.update({k: v for k, v in overrides.items() if v is not None})
     if teacher_factory or teacher_weights:
         teacher = values.setdefault("teacher", {})
         if teacher_factory:

@@ -139,3 +139,22 @@ def test_targets_list_and_show(capsys):
     assert main(["targets", "show", "cortex-a76"]) == 0
     assert "latency_ms: 30" in capsys.readouterr().out
     assert Path(TARGETS_DIR).is_dir()
+
+
+def test_config_file_with_unknown_key_names_the_file(capsys, tmp_path):
+    cfg = tmp_path / "build.yaml"
+    cfg.write_text("target: x86-64-host\ndistill:\n  epochs: 1\n  temprature: 2\n")
+    code, err = run(capsys, "build", "--config", str(cfg), "--out", str(tmp_path / "o"))
+    assert code == 2
+    assert_one_line_error(err)
+    assert str(cfg) in err and "'distill.temprature'" in err and "temperature" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_config_file_values_are_used_and_options_override_them(capsys, tmp_path):
+    cfg = tmp_path / "build.yaml"
+    cfg.write_text("target: cortex-a67\n")
+    code, err = run(capsys, "build", "--config", str(cfg), "--out", str(tmp_path / "o"))
+    assert code == 2 and "unknown target 'cortex-a67'" in err  # the file's target was read
+    code, err = run(capsys, "build", "--config", str(cfg), "--target", "nope", "--out", str(tmp_path / "o"))
+    assert code == 2 and "unknown target 'nope'" in err  # the option wins
