@@ -1,0 +1,191 @@
+"""ONNX export: fp32 through the TorchScript exporter, int8 as QDQ by onnxruntime static quantisation.
+
+Why these choices (measured on torch 2.13 / onnxruntime 1.32, x86 with AVX-512 VNNI):
+
+* ``torch.onnx.export(dynamo=False)``: 15x faster than the dynamo exporter on small CNNs, honours the
+  requested opset exactly (the dynamo exporter builds opset 18 and its down-conversion to 17 fails on
+  ReduceMean), keeps the weights inside the single ``.onnx`` file and prints nothing. It is
+  deprecated in torch; its deprecation warnings are silenced here.
+* int8: ``quant_pre_process`` (shape inference + graph clean-up), then ``quantize_static`` in QDQ
+  format with per-channel QInt8 weights and QUInt8 activations (signed activations ran ~2x slower:
+  0.31 vs 0.16 ms per sample on the test CNN, slower than fp32).
+* ``reduce_range`` (7-bit weights) is off by default: it only helps x86 CPUs *without* VNNI, whose
+  u8s8 multiply-add saturates; with VNNI it made the mean logit error 2.6x larger. Pass
+  ``OnnxExporter(reduce_range=True)`` when deploying to a CPU without VNNI.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgekd.errors import InputError
+from edgekd.export.base import (
+    PRECISIONS,
+    RuntimeFn,
+    SidecarInfo,
+    artifact_path,
+    as_input,
+    check_request,
+    conversion_error,
+    publish,
+    staging_dir,
+)
+from edgekd.export.sidecar import Sidecar, TensorSpec, read_sidecar, sidecar_path, write_sidecar
+from edgekd.pipeline.artifact import Artifact
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+CALIBRATION_BATCH = 32
+
+
+def _import_ort() -> ModuleType:
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime as ort
+
+    ort.disable_telemetry_events()
+    return ort
+
+
+class OnnxExporter:
+    """ONNX file with a dynamic batch dimension; fp32 or QDQ int8.
+
+    Example:
+        >>> artifact = OnnxExporter().export(model, example, "fp32", out_dir, info)  # doctest: +SKIP
+    """
+
+    name = "onnx"
+    precisions = PRECISIONS
+    suffix = ".onnx"
+
+    def __init__(self, reduce_range: bool = False) -> None:
+        self.reduce_range = reduce_range
+
+    def export(
+        self,
+        model: nn.Module,
+        example: torch.Tensor,
+        precision: str,
+        out_dir: Path,
+        info: SidecarInfo,
+        calibration: np.ndarray | None = None,
+        opset: int = 17,
+    ) -> Artifact:
+        """Export ``model`` to ``<out_dir>/model-<precision>.onnx`` (see :class:`Exporter`)."""
+        check_request(self, precision, info, calibration)
+        final = artifact_path(out_dir, precision, self.suffix)
+        started = time.perf_counter()
+        with staging_dir(out_dir) as tmp:
+            staged = tmp / final.name
+            _torch_to_onnx(model, example, tmp / "fp32.onnx", opset)
+            if precision == "int8":
+                assert calibration is not None  # checked by check_request
+                _quantize(tmp / "fp32.onnx", staged, calibration, self.reduce_range, tmp)
+            else:
+                os.replace(tmp / "fp32.onnx", staged)
+            sidecar = Sidecar(
+                format=self.name,
+                precision=precision,
+                input=TensorSpec(INPUT_NAME, (-1, *info.input_shape), "float32", "NCHW"),
+                output=TensorSpec(OUTPUT_NAME, (-1, len(info.class_names)), "float32"),
+                mean=info.mean,
+                std=info.std,
+                class_names=info.class_names,
+            )
+            write_sidecar(staged, sidecar)
+            publish(sidecar_path(staged), sidecar_path(final))
+            publish(staged, final)
+        log.info("onnx %s export took %.1f s", precision, time.perf_counter() - started)
+        meta = {
+            "format": self.name,
+            "precision": precision,
+            "sidecar": str(sidecar_path(final)),
+            "opset": opset,
+        }
+        if precision == "int8":
+            meta["reduce_range"] = self.reduce_range
+        return Artifact.from_file(final, kind=self.name, stage="export", meta=meta)
+
+    def load_runtime(self, artifact: Artifact, threads: int = 1) -> RuntimeFn:
+        """onnxruntime CPU session with ``threads`` intra-op threads (see :class:`Exporter`)."""
+        ort = _import_ort()
+        path = Path(artifact.path)
+        sidecar = read_sidecar(path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's pybind errors share no base class but Exception
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"{path} is not a loadable ONNX model ({first[:160]}); re-export it") from exc
+        input_name = session.get_inputs()[0].name
+        shape = tuple(sidecar.input.shape[1:])
+
+        def run(x: np.ndarray) -> np.ndarray:
+            return session.run(None, {input_name: as_input(x, shape)})[0].astype(np.float32, copy=False)
+
+        return run
+
+
+def _torch_to_onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
+    model = model.eval()
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+            torch.onnx.export(
+                model,
+                (example,),
+                str(path),
+                dynamo=False,
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                do_constant_folding=True,
+            )
+    except Exception as exc:  # torch raises many types (UnsupportedOperatorError, RuntimeError, ...)
+        raise conversion_error("onnx", exc) from exc
+
+
+def _quantize(src: Path, dst: Path, calibration: np.ndarray, reduce_range: bool, tmp: Path) -> None:
+    _import_ort()
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, data: np.ndarray) -> None:
+            self._batches = iter(
+                {INPUT_NAME: np.ascontiguousarray(data[i : i + CALIBRATION_BATCH], dtype=np.float32)}
+                for i in range(0, len(data), CALIBRATION_BATCH)
+            )
+
+        def get_next(self) -> dict | None:
+            return next(self._batches, None)
+
+    pre = tmp / "pre.onnx"
+    try:
+        quant_pre_process(str(src), str(pre))
+        quantize_static(
+            str(pre),
+            str(dst),
+            Reader(calibration),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            reduce_range=reduce_range,
+        )
+    except Exception as exc:  # onnxruntime.quantization raises assorted types
+        raise conversion_error("onnx", exc) from exc
