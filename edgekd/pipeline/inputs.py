@@ -30,6 +30,7 @@ class BuildInputs:
     data: DatasetBundle
     teacher: nn.Module
     teacher_key: str
+    teacher_weights: Path
     out_dir: Path
 
 
@@ -41,7 +42,7 @@ def make_config(**values: object) -> BuildConfig:
         raise ConfigError(format_validation_error(exc, BuildConfig, "build option")) from exc
 
 
-def teacher_weights(config: BuildConfig) -> Path | None:
+def teacher_weights(config: BuildConfig) -> Path:
     if config.teacher.weights is not None:
         return config.teacher.weights
     if config.teacher.factory == EXAMPLE_FACTORY:
@@ -88,4 +89,4 @@ def resolve(config: BuildConfig) -> BuildInputs:
     out_dir = config.out_dir or Path("build") / profile.name
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"output path {out_dir} exists and is not a folder; choose another --out")
-    return BuildInputs(config, profile, budget, data, teacher, teacher_key, out_dir)
+    return BuildInputs(config, profile, budget, data, teacher, teacher_key, weights, out_dir)

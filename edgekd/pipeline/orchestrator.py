@@ -112,6 +112,16 @@ def run_build(config: BuildConfig, progress: ProgressReporter = NULL_PROGRESS) -
     return BuildOutcome(report, path, report["gate"]["passed"])
 
 
+def _measured(bench: dict, precision: str, threads: int, artifact: str) -> list[dict]:
+    stats = bench["stats"]
+    return [latency_entry(stats[f"{s}_ms"], s, bench["evidence"], bench["runtime"], precision, threads, artifact)
+            for s in ("p50", "p90", "p99")]  # fmt: skip
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+
+
 def _assemble(
     ctx: StageContext,
     inputs: BuildInputs,
@@ -128,43 +138,32 @@ def _assemble(
     profile, data, config = inputs.profile, inputs.data, inputs.config
     model = LatencyModel(profile)
     shape = ctx.input_shape
-    t_ops, s_ops = trace_ops(inputs.teacher, shape), trace_ops(student, shape)
-    teacher_file = Path(config.teacher.weights) if config.teacher.weights else None
-    if teacher_file is None:
-        from edgekd.models.teacher_training import TEACHER_CHECKPOINT
-
-        teacher_file = TEACHER_CHECKPOINT
     precisions = sorted({e.precision for e in profile.exports})
 
-    def predicted(ops: list, who: str) -> list[dict]:
+    def predicted(net: torch.nn.Module) -> list[dict]:
+        ops = trace_ops(net, shape)
         return [latency_entry(model.predict_ms(ops, p, threads), "p50", "predicted",
                               f"latency model ({profile.name})", p, threads) for p in precisions]  # fmt: skip
 
-    teacher = {**model_facts(inputs.teacher, shape, teacher_file), "accuracy": teacher_acc}
-    teacher["latency"] = predicted(t_ops, "teacher") + [
-        latency_entry(teacher_bench["stats"][f"{s}_ms"], s, teacher_bench["evidence"],
-                      teacher_bench["runtime"], "fp32", threads, "teacher onnx-fp32") for s in ("p50", "p90", "p99")
-    ]  # fmt: skip
+    teacher = {**model_facts(inputs.teacher, shape, inputs.teacher_weights), "accuracy": teacher_acc}
+    teacher["latency"] = predicted(inputs.teacher) + _measured(teacher_bench, "fp32", threads, "teacher onnx-fp32")
     artifacts_dir = inputs.out_dir / "artifacts"
-    artifacts, student_latency = [], predicted(s_ops, "student")
+    artifacts, student_latency = [], predicted(student)
     for rec in exports:
         name = f"student-{rec['format']}-{rec['precision']}{Path(rec['file']).suffix}"
         dst = copy_artifact(Path(rec["cache_path"]), artifacts_dir, name)
-        stats = rec["bench"]["stats"]
-        lat = [latency_entry(stats[f"{s}_ms"], s, rec["bench"]["evidence"], rec["bench"]["runtime"],
-                             rec["precision"], threads, name) for s in ("p50", "p90", "p99")]  # fmt: skip
+        lat = _measured(rec["bench"], rec["precision"], threads, name)
         student_latency += lat
         artifacts.append({
             "name": name, "path": str(dst.relative_to(inputs.out_dir)), "format": rec["format"],
-            "precision": rec["precision"], "sha256": sha256_file(dst),
-            "size_bytes": sum(f.stat().st_size for f in dst.rglob("*")) if dst.is_dir() else dst.stat().st_size,
-            "parity": rec["parity"], "latency": lat, "bench": rec["bench"],
-            "primary": rec is exports[0],
+            "precision": rec["precision"], "sha256": sha256_file(dst), "size_bytes": _size(dst),
+            "parity": rec["parity"], "latency": lat, "bench": rec["bench"], "primary": rec is exports[0],
         })  # fmt: skip
     student_pt = copy_artifact(student_file, artifacts_dir, "student.pt")
     student_info = {**model_facts(student, shape, student_pt), "accuracy": student_acc,
                     "latency": student_latency, "prune": prune_record, "distill": distill_record,
                     "checkpoint": str(student_pt.relative_to(inputs.out_dir))}  # fmt: skip
+    max_drop = config.gate.max_accuracy_drop
     return {
         "schema_version": SCHEMA_VERSION,
         "edgekd_version": __version__,
@@ -173,7 +172,8 @@ def _assemble(
                    "runner": profile.runner.kind, "measured_locally": profile.measured_locally},
         "budget_ms": inputs.budget_ms,
         "budget": {"stat": profile.budget.stat, "threads": threads, "precision": profile.primary.precision,
-                   "format": profile.primary.format, "max_accuracy_drop": profile.budget.max_accuracy_drop},
+                   "format": profile.primary.format,
+                   "max_accuracy_drop": profile.budget.max_accuracy_drop if max_drop is None else max_drop},
         "machine": _machine(),
         "dataset": {"name": data.name, "source": data.source, "digest": data.digest,
                     "splits": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
