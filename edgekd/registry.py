@@ -22,8 +22,9 @@ from edgekd.errors import ConfigError
 class Registry:
     """Name → lazily imported object. Registering a name twice is an error."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, item: str | None = None) -> None:
         self.kind = kind
+        self.item = item or kind.removesuffix("s")
         self._targets: dict[str, str] = {}
         self._loaded: dict[str, Any] = {}
         self._entry_points_read = False
@@ -51,23 +52,28 @@ class Registry:
         """The registered object; ConfigError naming the known entries if ``name`` is unknown."""
         self._read_entry_points()
         if name not in self._targets:
-            raise ConfigError(f"unknown {self.kind[:-1]} '{name}'; known: {', '.join(self.names())}")
+            raise ConfigError(f"unknown {self.item} '{name}'; known: {', '.join(self.names())}")
         if name not in self._loaded:
             module, _, attr = self._targets[name].partition(":")
             self._loaded[name] = getattr(importlib.import_module(module), attr)
         return self._loaded[name]
 
 
-EXPORTERS = Registry("exporters")
-RUNNERS = Registry("runners")
-LOSSES = Registry("losses")
-IMPORTANCES = Registry("importances")
+EXPORTERS = Registry("exporters", "exporter")
+RUNNERS = Registry("runners", "runner")
+LOSSES = Registry("losses", "loss")
+IMPORTANCES = Registry("importances", "importance criterion")
 
 EXPORTERS.register("onnx", "edgekd.export.onnx_exporter:OnnxExporter")
 EXPORTERS.register("tflite", "edgekd.export.tflite_exporter:TfliteExporter")
 EXPORTERS.register("openvino", "edgekd.export.openvino_exporter:OpenvinoExporter")
 RUNNERS.register("local", "edgekd.bench.local_runner:LocalRunner")
 LOSSES.register("kd", "edgekd.distill.losses.kd_loss:KDLoss")
+LOSSES.register("hint", "edgekd.distill.losses.hint_loss:HintLoss")
+LOSSES.register("at", "edgekd.distill.losses.at_loss:ATLoss")
+LOSSES.register("rkd", "edgekd.distill.losses.rkd_loss:RKDLoss")
+LOSSES.register("spkd", "edgekd.distill.losses.spkd_loss:SPKDLoss")
+LOSSES.register("multi", "edgekd.distill.losses.multi_teacher:MultiTeacherKDLoss")
 IMPORTANCES.register("l1", "edgekd.prune.importance:l1_importance")
 IMPORTANCES.register("l2", "edgekd.prune.importance:l2_importance")
 IMPORTANCES.register("taylor", "edgekd.prune.importance:taylor_importance")
