@@ -91,6 +91,34 @@ def ce_loss(student: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor |
     return F.cross_entropy(student, labels)
 
 
+def _feature_paths(loss_fn: LossFn) -> dict[str, list[str]]:
+    paths = loss_fn.feature_paths() if hasattr(loss_fn, "feature_paths") else {}
+    return {role: [p for p in paths.get(role, []) if p] for role in ("teacher", "student")}
+
+
+def _step_loss(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: LossFn,
+    cached: torch.Tensor | None,
+    teacher: nn.Module | None,
+    paths: dict[str, list[str]],
+) -> torch.Tensor:
+    """One batch's loss: cached teacher logits, or a live (frozen) teacher with feature hooks."""
+    from edgekd.distill.feature_hooks import FeatureHooks
+
+    if teacher is None or (cached is not None and not any(paths.values())):
+        return loss_fn(model(x), y, cached)
+    with FeatureHooks(teacher, paths["teacher"], detach=True) as th, FeatureHooks(model, paths["student"]) as sh:
+        with torch.no_grad():
+            t_logits = teacher(x)
+        out = model(x)
+        if not any(paths.values()):
+            return loss_fn(out, y, t_logits)
+        return loss_fn(out, y, t_logits, features={"teacher": th.features, "student": sh.features})
+
+
 def train(
     model: nn.Module,
     data: DatasetBundle,
@@ -99,10 +127,13 @@ def train(
     teacher_logits: np.ndarray | None = None,
     progress: ProgressReporter = NULL_PROGRESS,
     description: str = "train",
+    teacher: nn.Module | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``data.train``; keep the weights with the best val accuracy.
 
     ``teacher_logits`` (one row per training sample, same order) feed ``loss_fn`` as soft targets.
+    With ``teacher`` given (frozen, eval mode, no gradients) it runs on each batch instead, which
+    feature losses (hint, AT, layer RKD/SPKD) need; their learned adapters are trained too.
     """
     import time
 
@@ -113,7 +144,13 @@ def train(
     steps_per_epoch = math.ceil(len(train_split) / settings.batch_size)
     total = steps_per_epoch * settings.epochs
     warmup = max(1, int(total * settings.warmup_fraction))
-    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    params = list(model.parameters())
+    if isinstance(loss_fn, nn.Module):
+        params += list(loss_fn.parameters())
+    if teacher is not None:
+        teacher.eval().requires_grad_(False)
+    paths = _feature_paths(loss_fn)
+    opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     gen = torch.Generator().manual_seed(settings.seed)
     best_acc, best_state, stale, step = -1.0, None, 0, 0
     history: list[dict[str, float]] = []
@@ -129,7 +166,7 @@ def train(
                 for group in opt.param_groups:
                     group["lr"] = lr_at(step, total, warmup, settings.lr)
                 t = soft[torch.from_numpy(idx)] if soft is not None else None
-                loss = loss_fn(model(x), y, t)
+                loss = _step_loss(model, x, y, loss_fn, t, teacher, paths)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -30,3 +30,26 @@ def test_training_learns_and_is_reproducible():
         assert result.best_val_accuracy > 0.6  # 10 classes: chance is 0.1
     np.testing.assert_allclose(runs[0], runs[1], atol=1e-5)
     assert accuracy(runs[0], data.val.y[:200]) > 0.6
+
+
+def test_feature_losses_train_student_and_adapters_with_a_live_teacher():
+    from edgekd.distill.combined_loss import build_loss
+
+    data = example_dataset()
+    torch.manual_seed(0)
+    teacher = ResidualCNN((16, 32), 1).eval()
+    student = ResidualCNN((8, 16), 1)
+    loss = build_loss(
+        {"kd": 1.0, "hint": 1.0, "at": 1.0, "ce": 0.5},
+        kd={"temperature": 4.0, "alpha": 1.0},
+        hint={"pairs": [("stages.1", "stages.1")], "teacher_channels": [32], "student_channels": [16]},
+        at={"pairs": [("stages.0", "stages.0")]},
+    )
+    adapter_before = [p.detach().clone() for p in loss.parameters()]
+    assert adapter_before, "the hint adapter has parameters"
+    settings = TrainSettings(epochs=1, batch_size=64, max_train_samples=256, augment=False)
+    train(student, data, settings, loss, teacher=teacher)
+    assert any(not torch.equal(a, b) for a, b in zip(adapter_before, loss.parameters(), strict=True))
+    assert all(p.grad is None or not p.requires_grad for p in teacher.parameters())
+    assert not any(m._forward_hooks for m in [*teacher.modules(), *student.modules()])
+    assert set(loss.last_values) >= {"kd", "hint", "at", "ce", "total"}
