@@ -26,6 +26,7 @@ from torch import nn
 
 from edgekd.data.datasets import DatasetBundle
 from edgekd.errors import ConfigError, InputError, ToolchainError
+from edgekd.export.sidecar import Sidecar, TensorSpec, sidecar_path, write_sidecar
 from edgekd.pipeline.artifact import Artifact
 from edgekd.registry import EXPORTERS
 
@@ -185,6 +186,32 @@ def publish(staged: Path, final: Path) -> None:
         atomic_replace_dir(staged, final)
     else:
         os.replace(staged, final)
+
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+
+
+def float_nchw_sidecar(fmt: str, precision: str, info: SidecarInfo) -> Sidecar:
+    """Sidecar of a model with float32 NCHW input and float32 logits, any batch size."""
+    return Sidecar(
+        format=fmt,
+        precision=precision,
+        input=TensorSpec(INPUT_NAME, (-1, *info.input_shape), "float32", "NCHW"),
+        output=TensorSpec(OUTPUT_NAME, (-1, len(info.class_names)), "float32"),
+        mean=info.mean,
+        std=info.std,
+        class_names=info.class_names,
+    )
+
+
+def publish_artifact(fmt: str, precision: str, staged: Path, final: Path, sidecar: Sidecar, **meta: object) -> Artifact:
+    """Write the sidecar, move sidecar then model into place, and describe the result as an Artifact."""
+    write_sidecar(staged, sidecar)
+    publish(sidecar_path(staged), sidecar_path(final))
+    publish(staged, final)
+    meta = {"format": fmt, "precision": precision, "sidecar": str(sidecar_path(final)), **meta}
+    return Artifact.from_file(final, kind=fmt, stage="export", meta=meta)
 
 
 def run_in_chunks(x: np.ndarray, batch: int, run_fixed: RuntimeFn) -> np.ndarray:

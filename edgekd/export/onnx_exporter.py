@@ -29,6 +29,8 @@ from torch import nn
 
 from edgekd.errors import InputError
 from edgekd.export.base import (
+    INPUT_NAME,
+    OUTPUT_NAME,
     PRECISIONS,
     RuntimeFn,
     SidecarInfo,
@@ -36,16 +38,15 @@ from edgekd.export.base import (
     as_input,
     check_request,
     conversion_error,
-    publish,
+    float_nchw_sidecar,
+    publish_artifact,
     staging_dir,
 )
-from edgekd.export.sidecar import Sidecar, TensorSpec, read_sidecar, sidecar_path, write_sidecar
+from edgekd.export.sidecar import read_sidecar
 from edgekd.pipeline.artifact import Artifact
 
 log = logging.getLogger(__name__)
 
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
 CALIBRATION_BATCH = 32
 
 
@@ -93,28 +94,13 @@ class OnnxExporter:
                 _quantize(tmp / "fp32.onnx", staged, calibration, self.reduce_range, tmp)
             else:
                 os.replace(tmp / "fp32.onnx", staged)
-            sidecar = Sidecar(
-                format=self.name,
-                precision=precision,
-                input=TensorSpec(INPUT_NAME, (-1, *info.input_shape), "float32", "NCHW"),
-                output=TensorSpec(OUTPUT_NAME, (-1, len(info.class_names)), "float32"),
-                mean=info.mean,
-                std=info.std,
-                class_names=info.class_names,
-            )
-            write_sidecar(staged, sidecar)
-            publish(sidecar_path(staged), sidecar_path(final))
-            publish(staged, final)
+            extra: dict[str, object] = {"opset": opset}
+            if precision == "int8":
+                extra["reduce_range"] = self.reduce_range
+            sidecar = float_nchw_sidecar(self.name, precision, info)
+            artifact = publish_artifact(self.name, precision, staged, final, sidecar, **extra)
         log.info("onnx %s export took %.1f s", precision, time.perf_counter() - started)
-        meta = {
-            "format": self.name,
-            "precision": precision,
-            "sidecar": str(sidecar_path(final)),
-            "opset": opset,
-        }
-        if precision == "int8":
-            meta["reduce_range"] = self.reduce_range
-        return Artifact.from_file(final, kind=self.name, stage="export", meta=meta)
+        return artifact
 
     def load_runtime(self, artifact: Artifact, threads: int = 1) -> RuntimeFn:
         """onnxruntime CPU session with ``threads`` intra-op threads (see :class:`Exporter`)."""

@@ -36,6 +36,8 @@ from torch import nn
 
 from edgekd.errors import InputError, ToolchainError
 from edgekd.export.base import (
+    INPUT_NAME,
+    OUTPUT_NAME,
     PRECISIONS,
     RuntimeFn,
     SidecarInfo,
@@ -43,17 +45,16 @@ from edgekd.export.base import (
     as_input,
     check_request,
     conversion_error,
-    publish,
+    float_nchw_sidecar,
+    publish_artifact,
     staging_dir,
     temp_environ,
 )
-from edgekd.export.sidecar import Sidecar, TensorSpec, read_sidecar, sidecar_path, write_sidecar
+from edgekd.export.sidecar import read_sidecar
 from edgekd.pipeline.artifact import Artifact
 
 log = logging.getLogger(__name__)
 
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
 XML_NAME = "model.xml"
 
 
@@ -124,28 +125,13 @@ class OpenvinoExporter:
             staged = tmp / final.name
             staged.mkdir()
             ov.save_model(ov_model, str(staged / XML_NAME), compress_to_fp16=False)
-            sidecar = Sidecar(
-                format=self.name,
-                precision=precision,
-                input=TensorSpec(INPUT_NAME, (-1, *info.input_shape), "float32", "NCHW"),
-                output=TensorSpec(OUTPUT_NAME, (-1, len(info.class_names)), "float32"),
-                mean=info.mean,
-                std=info.std,
-                class_names=info.class_names,
-            )
-            write_sidecar(staged, sidecar)
-            publish(sidecar_path(staged), sidecar_path(final))
-            publish(staged, final)
+            extra: dict[str, object] = {"xml": XML_NAME}
+            if precision == "int8":
+                extra["reduce_range"] = self.reduce_range
+            sidecar = float_nchw_sidecar(self.name, precision, info)
+            artifact = publish_artifact(self.name, precision, staged, final, sidecar, **extra)
         log.info("openvino %s export took %.1f s", precision, time.perf_counter() - started)
-        meta = {
-            "format": self.name,
-            "precision": precision,
-            "sidecar": str(sidecar_path(final)),
-            "xml": XML_NAME,
-        }
-        if precision == "int8":
-            meta["reduce_range"] = self.reduce_range
-        return Artifact.from_file(final, kind=self.name, stage="export", meta=meta)
+        return artifact
 
     def load_runtime(self, artifact: Artifact, threads: int = 1) -> RuntimeFn:
         """OpenVINO CPU plugin, ``threads`` threads, latency hint, f32 (see :class:`Exporter`)."""

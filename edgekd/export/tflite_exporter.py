@@ -37,7 +37,7 @@ from edgekd.export.base import (
     as_input,
     check_request,
     conversion_error,
-    publish,
+    publish_artifact,
     run_in_chunks,
     staging_dir,
     temp_environ,
@@ -48,7 +48,6 @@ from edgekd.export.sidecar import (
     TensorSpec,
     read_sidecar,
     sidecar_path,
-    write_sidecar,
 )
 from edgekd.pipeline.artifact import Artifact
 
@@ -87,12 +86,10 @@ class TfliteExporter:
         with staging_dir(out_dir) as tmp:
             staged = tmp / final.name
             _convert(model, example, precision, calibration, staged)
-            write_sidecar(staged, _sidecar_for(staged, precision, info))
-            publish(sidecar_path(staged), sidecar_path(final))
-            publish(staged, final)
+            sidecar = _sidecar_for(staged, precision, info)
+            artifact = publish_artifact(self.name, precision, staged, final, sidecar)
         log.info("tflite %s export took %.1f s", precision, time.perf_counter() - started)
-        meta = {"format": self.name, "precision": precision, "sidecar": str(sidecar_path(final))}
-        return Artifact.from_file(final, kind=self.name, stage="export", meta=meta)
+        return artifact
 
     def load_runtime(self, artifact: Artifact, threads: int = 1) -> RuntimeFn:
         """ai-edge-litert interpreter (XNNPACK) with ``threads`` threads (see :class:`Exporter`)."""
