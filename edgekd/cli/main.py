@@ -39,13 +39,14 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 
 def _register() -> None:
-    from edgekd.cli import bench_cmd, build_cmd, example_cmd, gate_cmd, targets_cmd
+    from edgekd.cli import bench_cmd, build_cmd, example_cmd, export_cmd, gate_cmd, targets_cmd
 
     cli.add_command(build_cmd.build)
     cli.add_command(targets_cmd.targets)
     cli.add_command(bench_cmd.bench)
     cli.add_command(example_cmd.example)
     cli.add_command(gate_cmd.gate)
+    cli.add_command(export_cmd.export)
 
 
 def _one_line(message: str) -> str:

@@ -117,7 +117,16 @@ def test_bench_corrupt_model_file(capsys, tmp_path):
 
 
 def test_help_on_every_command_has_an_example(capsys):
-    for cmd in (["build"], ["targets"], ["targets", "list"], ["targets", "show"], ["bench"], ["example"], ["gate"]):
+    for cmd in (
+        ["build"],
+        ["targets"],
+        ["targets", "list"],
+        ["targets", "show"],
+        ["bench"],
+        ["example"],
+        ["gate"],
+        ["export"],
+    ):
         assert main([*cmd, "--help"]) == 0
         out = capsys.readouterr().out
         assert "Example" in out, cmd

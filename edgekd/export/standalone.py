@@ -1,0 +1,69 @@
+"""Export a user's checkpoint outside a build (``edgekd export``): load, export, check parity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from edgekd.data.bundled import example_dataset
+from edgekd.data.datasets import DatasetBundle, load_dataset
+from edgekd.distill.trainer import predict_logits
+from edgekd.errors import InputError
+from edgekd.export.base import SidecarInfo, get_exporter
+from edgekd.export.parity import ParityResult, check_parity
+from edgekd.pipeline.artifact import Artifact
+from edgekd.pipeline.inputs import check_fit
+
+
+@dataclass
+class ExportOutcome:
+    artifact: Artifact
+    parity: ParityResult
+
+
+def load_checkpoint(path: Path, factory: str | None) -> nn.Module:
+    """An edgekd student file, or a state dict for ``factory`` (both loaded with weights_only=True)."""
+    from edgekd.models.loading import load_model, load_student
+
+    if not Path(path).is_file():
+        raise InputError(f"model file {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises pickle, zip and runtime errors for bad files
+        raise InputError(
+            f"{path} is not a PyTorch checkpoint loadable with weights_only=True ({type(exc).__name__})"
+        ) from exc
+    if isinstance(payload, dict) and "structure" in payload:
+        return load_student(path, factory)
+    if factory is None:
+        raise InputError(f"{path} is a plain state dict; pass --factory module:function to build the model")
+    return load_model(factory, path)
+
+
+def export_checkpoint(
+    path: Path,
+    fmt: str,
+    precision: str,
+    out_dir: Path,
+    factory: str | None = None,
+    data_path: Path | None = None,
+    calibration_samples: int = 256,
+    parity_samples: int | None = 500,
+    opset: int = 17,
+) -> ExportOutcome:
+    """Export ``path`` as ``fmt``/``precision`` into ``out_dir`` and check parity on the test split."""
+    exporter = get_exporter(fmt)
+    model = load_checkpoint(path, factory)
+    data: DatasetBundle = load_dataset(data_path) if data_path else example_dataset()
+    check_fit(model, data)
+    calib = data.to_tensor(data.train.x[:calibration_samples]).numpy()
+    example = data.to_tensor(data.test.x[:1])
+    info = SidecarInfo(data.class_names, data.mean, data.std, data.input_shape)
+    artifact = exporter.export(model, example, precision, out_dir, info, calib, opset)
+    test = data.test.subset(parity_samples)
+    run = exporter.load_runtime(artifact, threads=max(1, torch.get_num_threads()))
+    parity = check_parity(run, data.to_tensor(test.x).numpy(), predict_logits(model, data, test), test.y)
+    return ExportOutcome(artifact, parity)
