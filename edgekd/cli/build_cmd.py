@@ -16,7 +16,7 @@ import click
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="[default: build/TARGET]")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               help="BuildConfig YAML; command-line options override it.")  # fmt: skip
-@click.option("--epochs", type=int, default=None, help="Distillation epochs [default: 2].")
+@click.option("--epochs", type=int, default=None, help="Distillation epochs [default: 1].")
 @click.option("--max-train-samples", type=int, default=None, help="Distil on the first N training images.")
 @click.option("--parity-samples", type=int, default=None, help="Check parity on the first N test images.")
 @click.option("--runs", type=int, default=None, help="Timed runs per artifact [default: 50].")

@@ -26,7 +26,7 @@ class PruneConfig(Strict):
 
 
 class DistillConfig(Strict):
-    epochs: int = Field(default=2, gt=0)
+    epochs: int = Field(default=1, gt=0)
     batch_size: int = Field(default=128, gt=0)
     lr: float = Field(default=1e-3, gt=0)
     temperature: float = Field(default=4.0, gt=0)

@@ -6,6 +6,9 @@ JSON schema generated from these models (also committed as ``targets/schema.json
 
 from __future__ import annotations
 
+import functools
+import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -91,6 +94,11 @@ class RunnerSpec(StrictModel):
     serial: str | None = None
     qemu_cpu: str | None = None
     runtime: str | None = None
+    expect_cpu: str | None = Field(
+        default=None,
+        description="for a local runner: regex the host's CPU name must match for host figures to count as "
+        "this target's (e.g. 'Intel'); None = any host",
+    )
 
 
 class PruneSpec(StrictModel):
@@ -119,5 +127,19 @@ class TargetProfile(StrictModel):
 
     @property
     def measured_locally(self) -> bool:
-        """True when the machine edgekd runs on *is* this target."""
-        return self.runner.kind == "local"
+        """True when the machine edgekd runs on *is* this target (local runner, matching CPU)."""
+        if self.runner.kind != "local":
+            return False
+        return self.runner.expect_cpu is None or bool(re.search(self.runner.expect_cpu, host_cpu_name(), re.I))
+
+
+@functools.cache
+def host_cpu_name() -> str:
+    """The host CPU's model name from /proc/cpuinfo ('' where there is none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
