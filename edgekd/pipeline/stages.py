@@ -50,7 +50,7 @@ def _read_json(path: Path) -> dict:
 
 
 def teacher_logits(ctx: StageContext, split: str, max_samples: int | None = None) -> np.ndarray:
-    """Teacher logits on a split (fp16 on disk), cached by teacher and data hashes."""
+    """Teacher logits on a split, cached by teacher and data hashes."""
     inp = ctx.inputs
     key_in = {"teacher": inp.teacher_key, "data": inp.data.digest, "split": split, "n": max_samples}
     key = ctx.cache.key(key_in)
@@ -60,7 +60,8 @@ def teacher_logits(ctx: StageContext, split: str, max_samples: int | None = None
         with ctx.cache.produce(f"teacher-logits-{split}", key, key_in) as tmp:
             with ctx.progress.task(f"teacher logits ({split}, {len(part)} images)", total=None):
                 logits = predict_logits(inp.teacher, inp.data, part)
-            np.save(tmp / "logits.npy", logits.astype(np.float16))
+            # fp16 keeps the training-set cache small; evaluation splits stay exact
+            np.save(tmp / "logits.npy", logits.astype(np.float16 if split == "train" else np.float32))
         hit = ctx.cache.path(f"teacher-logits-{split}", key)
     return np.load(hit / "logits.npy").astype(np.float32)
 
