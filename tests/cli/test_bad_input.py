@@ -9,7 +9,6 @@ from edgekd.cli.main import main
 from edgekd.config.targets import TARGETS_DIR
 from edgekd.models.teacher_training import TEACHER_CHECKPOINT
 
-needs_teacher = pytest.mark.skipif(not TEACHER_CHECKPOINT.exists(), reason="bundled teacher not trained yet")
 
 
 def run(capsys, *args: str) -> tuple[int, str]:
@@ -60,7 +59,6 @@ def test_factory_that_does_not_exist(capsys, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-@needs_teacher
 def test_dataset_whose_shape_does_not_match_the_model(capsys, tmp_path):
     rng = np.random.default_rng(0)
     arrays = {}
@@ -92,7 +90,6 @@ def test_unknown_option_is_one_line_exit_2(capsys):
     assert_one_line_error(err)
 
 
-@needs_teacher
 def test_budget_no_ratio_can_meet_exits_1_with_nearest(capsys, tmp_path):
     code, err = run(capsys, "build", "--budget-ms", "0.05", "--out", str(tmp_path / "o"), "--no-progress")
     assert code == 1
