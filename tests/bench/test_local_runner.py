@@ -54,7 +54,8 @@ def onnx_model(net, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def openvino_dir(onnx_model, tmp_path_factory) -> Path:
-    ov = pytest.importorskip("openvino")
+    import openvino as ov
+
     folder = tmp_path_factory.mktemp("ov") / "tiny_ir"
     ov.save_model(ov.convert_model(str(onnx_model)), str(folder / "tiny.xml"))
     return folder
@@ -62,8 +63,8 @@ def openvino_dir(onnx_model, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tflite_model(net, tmp_path_factory) -> Path:
-    pytest.importorskip("ai_edge_litert")
-    litert_torch = pytest.importorskip("litert_torch")
+    import litert_torch
+
     path = tmp_path_factory.mktemp("tflite") / "tiny.tflite"
     litert_torch.convert(net, (torch.randn(1, 3, 16, 16),)).export(str(path))
     return path

@@ -10,7 +10,6 @@ from edgekd.config.targets import TARGETS_DIR
 from edgekd.models.teacher_training import TEACHER_CHECKPOINT
 
 
-
 def run(capsys, *args: str) -> tuple[int, str]:
     code = main(list(args))
     err = capsys.readouterr().err.strip()

@@ -112,15 +112,14 @@ def test_readme_matches_manifest() -> None:
 @pytest.mark.parametrize("key", sorted(SOURCE_FILES))
 def test_debian_source_file_sha256_matches(key: str) -> None:
     path = Path(SOURCE_FILES[key]["path"])
-    if not path.exists():
-        pytest.skip(f"{path} not present (Debian package dataset-fashion-mnist not installed)")
+    assert path.exists(), f"{path} missing: install Debian's dataset-fashion-mnist (make setup does)"
     assert sha256(path) == SOURCE_FILES[key]["sha256"]
 
 
 def test_make_subset_reproduces_the_bundled_arrays(tmp_path: Path) -> None:
     """``edgekd example make-data`` redraws the same arrays from the Debian files (fixed seed)."""
-    if not all(Path(f["path"]).exists() for f in SOURCE_FILES.values()):
-        pytest.skip("Debian package dataset-fashion-mnist not installed")
+    missing = [f["path"] for f in SOURCE_FILES.values() if not Path(f["path"]).exists()]
+    assert not missing, f"{missing} missing: install Debian's dataset-fashion-mnist (make setup does)"
     from edgekd.data.fashion_mnist_subset import make_subset
 
     make_subset(tmp_path)
