@@ -60,7 +60,7 @@ def _quiet_native_logs() -> None:
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("NNCF_CI", "1")
     os.environ.setdefault("OPENVINO_TELEMETRY_DISABLE", "1")
-    logging.getLogger("torch").setLevel(logging.ERROR)
+    os.environ.setdefault("TORCH_LOGS", "-torch")  # torch resets its loggers at import; this keeps ERROR
 
 
 def main(argv: list[str] | None = None) -> int:
