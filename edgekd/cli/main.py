@@ -32,8 +32,11 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
     """
     from rich.logging import RichHandler
 
+    # Our own messages at WARNING (-v INFO, -vv DEBUG); third-party libraries only at ERROR unless -vv.
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, handlers=[RichHandler(show_path=False)], format="%(message)s")
+    logging.basicConfig(level=logging.ERROR if verbose < 2 else logging.DEBUG,
+                        handlers=[RichHandler(show_path=False)], format="%(message)s")  # fmt: skip
+    logging.getLogger("edgekd").setLevel(level)
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
 
