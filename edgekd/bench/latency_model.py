@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import fx, nn
@@ -124,9 +125,29 @@ def count_macs(ops: list[OpCost]) -> int:
 class LatencyModel:
     """Predicts latency on a target from its profile's compute figures."""
 
-    def __init__(self, profile: TargetProfile, compute: ComputeSpec | None = None) -> None:
+    def __init__(self, profile: TargetProfile, compute: ComputeSpec | None = None, calibration: dict | None = None):
         self.profile = profile
         self.compute = compute or profile.compute
+        self.calibration = calibration
+
+    @classmethod
+    def for_target(cls, profile: TargetProfile, targets_dir: Path | None = None) -> LatencyModel:
+        """The profile's figures, refined by ``targets/<name>.calibration.json`` when one exists."""
+        from edgekd.bench.latency_calibration import apply_calibration, load_calibration
+        from edgekd.config.targets import TARGETS_DIR
+
+        data = load_calibration(profile, targets_dir or TARGETS_DIR)
+        if data is None:
+            return cls(profile)
+        return cls(profile, apply_calibration(profile, data), data)
+
+    def describe(self) -> str:
+        """Where the figures come from, for reports (e.g. 'calibrated 2026-11-24, median error 6.1 %')."""
+        if not self.calibration:
+            return f"latency model ({self.profile.name}, profile figures, uncalibrated)"
+        fp = self.calibration["precisions"].get("fp32") or next(iter(self.calibration["precisions"].values()))
+        return (f"latency model ({self.profile.name}, calibrated {self.calibration['date'][:10]}, "
+                f"median error {fp['median_abs_error_pct']:.1f} %)")  # fmt: skip
 
     def speedup(self, threads: int) -> float:
         t = max(1, min(threads, self.profile.cpu.cores))
@@ -140,6 +161,8 @@ class LatencyModel:
         act_bytes = op.activation_elems * BYTES[precision]
         weight_bytes = op.weight_elems * BYTES[precision]
         memory_s = (act_bytes + weight_bytes) / (c.mem_bandwidth_gbs * 1e9)
+        if op.kind == "elementwise":  # memory-bound; its efficiency is the share of bandwidth it reaches
+            return c.op_overhead_us * 1e-3 + 1e3 * memory_s / eff
         return c.op_overhead_us * 1e-3 + 1e3 * max(compute_s, memory_s)
 
     def predict_ms(self, ops: list[OpCost], precision: Precision, threads: int = 1) -> float:

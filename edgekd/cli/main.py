@@ -42,7 +42,7 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 
 def _register() -> None:
-    from edgekd.cli import bench_cmd, build_cmd, example_cmd, export_cmd, gate_cmd, targets_cmd
+    from edgekd.cli import bench_cmd, build_cmd, calibrate_cmd, example_cmd, export_cmd, gate_cmd, targets_cmd
 
     cli.add_command(build_cmd.build)
     cli.add_command(targets_cmd.targets)
@@ -50,6 +50,7 @@ def _register() -> None:
     cli.add_command(example_cmd.example)
     cli.add_command(gate_cmd.gate)
     cli.add_command(export_cmd.export)
+    cli.add_command(calibrate_cmd.calibrate_latency)
 
 
 def _one_line(message: str) -> str:

@@ -136,14 +136,14 @@ def _assemble(
     teacher_bench: dict,
 ) -> dict:
     profile, data, config = inputs.profile, inputs.data, inputs.config
-    model = LatencyModel(profile)
+    model = LatencyModel.for_target(profile)
     shape = ctx.input_shape
     precisions = sorted({e.precision for e in profile.exports})
 
     def predicted(net: torch.nn.Module) -> list[dict]:
         ops = trace_ops(net, shape)
-        return [latency_entry(model.predict_ms(ops, p, threads), "p50", "predicted",
-                              f"latency model ({profile.name})", p, threads) for p in precisions]  # fmt: skip
+        return [latency_entry(model.predict_ms(ops, p, threads), "p50", "predicted", model.describe(), p, threads)
+                for p in precisions]  # fmt: skip
 
     teacher = {**model_facts(inputs.teacher, shape, inputs.teacher_weights), "accuracy": teacher_acc}
     teacher["latency"] = predicted(inputs.teacher) + _measured(teacher_bench, "fp32", threads, "teacher onnx-fp32")

@@ -71,9 +71,10 @@ def prune_stage(ctx: StageContext) -> tuple[Path, dict]:
     inp, cfg = ctx.inputs, ctx.inputs.config.prune
     profile = inp.profile
     settings = PruneSettings(cfg.importance, profile.prune.round_to, tuple(cfg.ignored_layers), cfg.max_ratio)
+    model = LatencyModel.for_target(profile)
     key_in = {
         "teacher": inp.teacher_key,
-        "compute": profile.compute.model_dump(),
+        "compute": model.compute.model_dump(),
         "cores": profile.cpu.cores,
         "budget": inp.budget_ms,
         "precision": profile.primary.precision,
@@ -84,7 +85,6 @@ def prune_stage(ctx: StageContext) -> tuple[Path, dict]:
     key = ctx.cache.key(key_in)
     hit = ctx.cache.lookup("prune", key)
     if hit is None:
-        model = LatencyModel(profile)
         precision, threads = profile.primary.precision, profile.budget.threads
 
         def latency(m: nn.Module) -> float:

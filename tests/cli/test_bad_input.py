@@ -163,3 +163,10 @@ def test_config_file_values_are_used_and_options_override_them(capsys, tmp_path)
     assert code == 2 and "unknown target 'cortex-a67'" in err  # the file's target was read
     code, err = run(capsys, "build", "--config", str(cfg), "--target", "nope", "--out", str(tmp_path / "o"))
     assert code == 2 and "unknown target 'nope'" in err  # the option wins
+
+
+def test_calibrate_latency_needs_a_reachable_device(capsys):
+    code, err = run(capsys, "calibrate-latency", "--target", "cortex-a76")
+    assert code == 3
+    assert_one_line_error(err)
+    assert "no runner reaches a cortex-a76 device" in err

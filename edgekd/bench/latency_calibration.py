@@ -1,0 +1,223 @@
+"""Fit a target's latency-model figures to measurements (``edgekd calibrate-latency``).
+
+A set of micro-models (stacks of one operator kind at several sizes) is exported to ONNX and timed
+on the target's runner. With each conv/linear op taken as compute-bound and each elementwise op as
+memory-bound, a model's time is linear in the unknowns::
+
+    t = n_ops * overhead + sum_k work_k / efficiency_k
+
+so ``overhead`` and ``1 / efficiency_k`` come from a non-negative least-squares fit. The fitted
+figures are stored next to the profile (``targets/<name>.calibration.json``) and used by
+:class:`~edgekd.bench.latency_model.LatencyModel` from then on, with the fit's own error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgekd.bench.latency_model import BYTES, LatencyModel, OpCost, trace_ops
+from edgekd.config.target_profile import ComputeSpec, OpEfficiency, Precision, TargetProfile
+from edgekd.config.targets import TARGETS_DIR
+from edgekd.errors import ConfigError
+from edgekd.pipeline.atomic import atomic_write_text
+from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
+
+log = logging.getLogger(__name__)
+
+KINDS = ("conv", "depthwise", "pointwise", "linear", "elementwise")
+
+
+class _Add(nn.Module):
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for _ in range(self.n):
+            x = x + x * 0.5
+        return x
+
+
+def micro_models() -> list[tuple[str, nn.Module, tuple[int, ...]]]:
+    """(name, model, input shape) stacks covering every op kind at small and large sizes."""
+    out: list[tuple[str, nn.Module, tuple[int, ...]]] = []
+    for c, hw, n in ((16, 28, 4), (32, 28, 4), (64, 14, 4), (96, 28, 2), (128, 7, 6), (192, 14, 2)):
+        out.append((f"conv{c}x{hw}", nn.Sequential(*[nn.Conv2d(c, c, 3, padding=1) for _ in range(n)]), (1, c, hw, hw)))
+        out.append((f"pw{c}x{hw}", nn.Sequential(*[nn.Conv2d(c, c, 1) for _ in range(n)]), (1, c, hw, hw)))
+        dw = nn.Sequential(*[nn.Conv2d(c, c, 3, padding=1, groups=c) for _ in range(n)])
+        out.append((f"dw{c}x{hw}", dw, (1, c, hw, hw)))
+    for f, n in ((256, 4), (1024, 3), (2048, 2)):
+        out.append((f"fc{f}", nn.Sequential(*[nn.Linear(f, f) for _ in range(n)]), (1, f)))
+    for c, hw, n in ((32, 28, 8), (128, 28, 4), (256, 14, 8)):
+        out.append((f"add{c}x{hw}", _Add(n), (1, c, hw, hw)))
+    return out
+
+
+def design_row(model: LatencyModel, ops: list[OpCost], precision: Precision, threads: int) -> tuple[np.ndarray, float]:
+    """Coefficients of (overhead_us, 1/eff_conv, ..., 1/eff_elementwise) for one model, in ms, and the
+    fixed milliseconds of ops that are memory-bound by the profile's own figures (not fitted)."""
+    c = model.compute
+    peak = (c.fp32_gflops_per_core if precision == "fp32" else c.int8_gops_per_core) * 1e9 * model.speedup(threads)
+    row, fixed = np.zeros(1 + len(KINDS)), 0.0
+    for op in ops:
+        row[0] += 1e-3  # overhead is fitted in microseconds
+        memory_ms = 1e3 * (op.activation_elems + op.weight_elems) * BYTES[precision] / (c.mem_bandwidth_gbs * 1e9)
+        if op.kind == "elementwise":  # the unknown is the share of bandwidth reached
+            row[1 + KINDS.index("elementwise")] += memory_ms
+            continue
+        compute_ms = 1e3 * 2.0 * op.macs / peak
+        if memory_ms > compute_ms / getattr(c.efficiency[precision], op.kind):
+            fixed += memory_ms  # weight streaming dominates (large linear layers): bandwidth, not kernels
+        else:
+            row[1 + KINDS.index(op.kind)] += compute_ms
+    return row, fixed
+
+
+@dataclass
+class Calibration:
+    """Fitted figures for one precision, with the fit's error on the micro-models."""
+
+    precision: Precision
+    efficiency: dict[str, float]
+    peak_scale: float
+    op_overhead_us: float
+    median_abs_error_pct: float
+    within_10pct: float
+    points: list[dict]
+
+    def to_json(self) -> dict:
+        return {
+            "efficiency": {k: round(v, 4) for k, v in self.efficiency.items()},
+            "peak_scale": round(self.peak_scale, 4),
+            "op_overhead_us": round(self.op_overhead_us, 3),
+            "median_abs_error_pct": round(self.median_abs_error_pct, 2),
+            "within_10pct": round(self.within_10pct, 3),
+            "points": self.points,
+        }
+
+
+def fit(
+    rows: np.ndarray, fixed_ms: np.ndarray, measured_ms: np.ndarray, names: list[str], precision: Precision
+) -> Calibration:
+    """Non-negative least squares on relative error (each model weighted by 1/measured).
+
+    Fitted efficiencies above 1 mean the profile's nominal peak is too low (turbo clocks, wider
+    units): the excess moves into ``peak_scale`` so every efficiency stays in (0, 1].
+    """
+    from scipy.optimize import nnls
+
+    w = 1.0 / measured_ms
+    coef, _ = nnls(rows * w[:, None], (measured_ms - fixed_ms) * w)
+    predicted = rows @ coef + fixed_ms
+    err = 100.0 * np.abs(predicted - measured_ms) / measured_ms
+    used = rows[:, 1:].sum(0) > 0
+    raw = {k: 1.0 / coef[1 + i] for i, k in enumerate(KINDS) if used[i] and coef[1 + i] > 0}
+    scale = max(1.0, *(v for k, v in raw.items() if k != "elementwise"))
+    efficiency = {k: min(1.0, raw[k] / (1.0 if k == "elementwise" else scale)) if k in raw else 1.0 for k in KINDS}
+    points = [{"model": n, "measured_ms": round(float(m), 4), "predicted_ms": round(float(p), 4)}
+              for n, m, p in zip(names, measured_ms, predicted, strict=True)]  # fmt: skip
+    median, within = float(np.median(err)), float((err <= 10).mean())
+    return Calibration(precision, efficiency, scale, float(coef[0]), median, within, points)
+
+
+def calibration_path(profile: TargetProfile, targets_dir: Path = TARGETS_DIR) -> Path:
+    return targets_dir / f"{profile.name}.calibration.json"
+
+
+def apply_calibration(profile: TargetProfile, data: dict) -> ComputeSpec:
+    """The profile's compute figures with fitted efficiencies and overhead (per precision)."""
+    c = profile.compute
+    update: dict = {"efficiency": dict(c.efficiency)}
+    for precision, fitted in data.get("precisions", {}).items():
+        update["efficiency"][precision] = OpEfficiency(**fitted["efficiency"])
+        peak_key = "fp32_gflops_per_core" if precision == "fp32" else "int8_gops_per_core"
+        update[peak_key] = getattr(c, peak_key) * fitted.get("peak_scale", 1.0)
+        if precision == "fp32":
+            update["op_overhead_us"] = fitted["op_overhead_us"]
+    return c.model_copy(update=update)
+
+
+def load_calibration(profile: TargetProfile, targets_dir: Path = TARGETS_DIR) -> dict | None:
+    path = calibration_path(profile, targets_dir)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON; delete it and re-run edgekd calibrate-latency") from exc
+    if data.get("target") != profile.name:
+        raise ConfigError(f"{path} calibrates '{data.get('target')}', not '{profile.name}'")
+    return data
+
+
+Timer = Callable[[nn.Module, tuple[int, ...], Precision, int], float]
+
+
+def calibrate(
+    profile: TargetProfile,
+    timer: Timer,
+    precisions: tuple[Precision, ...] = ("fp32",),
+    threads: int = 1,
+    models: list[tuple[str, nn.Module, tuple[int, ...]]] | None = None,
+    progress: ProgressReporter = NULL_PROGRESS,
+) -> dict:
+    """Time every micro-model with ``timer`` (returns p50 ms) and fit each precision's figures."""
+    models = models or micro_models()
+    latency = LatencyModel(profile)
+    out: dict = {
+        "target": profile.name,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": platform.processor() or platform.machine(),
+        "threads": threads,
+        "precisions": {},
+    }
+    for precision in precisions:
+        rows, fixed, measured, names = [], [], [], []
+        label = f"calibrate {profile.name} {precision} ({len(models)} micro-models)"
+        with progress.task(label, len(models)) as task:
+            for name, model, shape in models:
+                row, const = design_row(latency, trace_ops(model.eval(), shape), precision, threads)
+                rows.append(row)
+                fixed.append(const)
+                measured.append(timer(model.eval(), shape, precision, threads))
+                names.append(name)
+                task.advance(1)
+        result = fit(np.array(rows), np.array(fixed), np.array(measured), names, precision)
+        out["precisions"][precision] = result.to_json()
+        log.info("%s %s: median error %.1f %%", profile.name, precision, result.median_abs_error_pct)
+    return out
+
+
+def write_calibration(data: dict, profile: TargetProfile, targets_dir: Path = TARGETS_DIR) -> Path:
+    return atomic_write_text(calibration_path(profile, targets_dir), json.dumps(data, indent=2) + "\n")
+
+
+def local_onnx_timer(runs: int = 50, warmup: int = 10) -> Timer:
+    """Times a micro-model on this machine: fp32 ONNX in a fresh process via the local runner."""
+    import tempfile
+
+    from edgekd.bench.local_runner import LocalRunner
+    from edgekd.bench.runner_base import BenchSettings
+    from edgekd.bench.stats import summarize
+
+    def timer(model: nn.Module, shape: tuple[int, ...], precision: Precision, threads: int) -> float:
+        if precision != "fp32":
+            raise ConfigError("calibrate-latency measures fp32 for now; int8 calibration is not implemented yet")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "micro.onnx"
+            torch.onnx.export(model, (torch.zeros(shape),), str(path), dynamo=False, opset_version=17)
+            with LocalRunner() as runner:
+                result = runner.run(runner.push(path), BenchSettings(threads=threads, warmup=warmup, runs=runs))
+        return summarize(result.samples_ms).p50_ms
+
+    return timer
