@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,10 +19,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SearchResult:
+    """The chosen pruning; ``latency_ms`` is predicted, or measured when ``rounds`` is non-empty."""
+
     result: PruneResult
     latency_ms: float
     target_ms: float
     evaluated: list[dict[str, float]] = field(default_factory=list)
+    rounds: list[dict[str, float]] = field(default_factory=list)
 
 
 def search_ratio(
@@ -74,3 +78,62 @@ def search_ratio(
             if hi - lo < 0.005:
                 break
     return SearchResult(best, best_ms, target, evaluated)
+
+
+def _scaled(predict_ms: Callable[[nn.Module], float], factor: float, model: nn.Module) -> float:
+    return predict_ms(model) * factor
+
+
+def search_measured(
+    model: nn.Module,
+    example: torch.Tensor,
+    predict_ms: Callable[[nn.Module], float],
+    measure_ms: Callable[[nn.Module], float],
+    budget_ms: float,
+    settings: PruneSettings,
+    margin: float = 0.05,
+    rounds: int = 3,
+    progress: ProgressReporter = NULL_PROGRESS,
+) -> SearchResult:
+    """Search with the latency model, confirm the pick by measurement, and correct the model.
+
+    After each search the chosen student is measured; the ratio measured / predicted scales the
+    model for the next round. The result is the measured candidate closest to the budget from
+    below (most capacity kept); ``evaluated`` records every round. Raises BudgetUnreachableError
+    when no measured candidate fits.
+    """
+    # The unpruned model, measured once, gives the first correction of the latency model.
+    teacher_measured, teacher_predicted = measure_ms(model), predict_ms(model)
+    correction = teacher_measured / teacher_predicted if teacher_predicted > 0 else 1.0
+    rounds_log: list[dict[str, float]] = [{"round": 0, "ratio": 0.0, "predicted_ms": round(teacher_predicted, 4),
+                                           "measured_ms": round(teacher_measured, 4), "correction": 1.0}]  # fmt: skip
+    best: SearchResult | None = None
+    if teacher_measured <= budget_ms * (1.0 - margin):
+        unpruned = prune(model, example, 0.0, settings)
+        return SearchResult(unpruned, teacher_measured, budget_ms * (1.0 - margin), [], rounds_log)
+    for round_no in range(1, rounds + 1):
+        scaled = functools.partial(_scaled, predict_ms, correction)
+        found = search_ratio(model, example, scaled, budget_ms, settings, margin, progress=progress)
+        raw = predict_ms(found.result.model)
+        measured = measure_ms(found.result.model)
+        rounds_log.append({"round": round_no, "ratio": found.result.ratio, "predicted_ms": round(raw * correction, 4),
+                           "measured_ms": round(measured, 4), "correction": round(correction, 4)})  # fmt: skip
+        log.info("round %d: ratio %.3f predicted %.2f ms measured %.2f ms", round_no, found.result.ratio,
+                 raw * correction, measured)  # fmt: skip
+        if measured <= budget_ms and (best is None or measured > best.latency_ms):
+            best = SearchResult(found.result, measured, found.target_ms, found.evaluated)
+        if measured <= budget_ms and measured >= budget_ms * (1.0 - 2 * margin - 0.05):
+            break  # close enough under the budget
+        if found.result.ratio == 0.0 and measured <= budget_ms:
+            break  # the unpruned model already fits
+        correction = measured / raw if raw > 0 else correction
+    if best is None:
+        last = rounds_log[-1]
+        raise BudgetUnreachableError(
+            f"no measured candidate meets {budget_ms:g} ms: the nearest measured is {last['measured_ms']:.2f} ms "
+            f"(ratio {last['ratio']:.3f}); raise the budget or choose a smaller teacher",
+            nearest_ms=last["measured_ms"],
+        )
+    best.evaluated = [*best.evaluated, *({"measure_" + k: v for k, v in r.items()} for r in rounds_log)]
+    best.rounds = rounds_log
+    return best

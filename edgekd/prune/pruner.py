@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 import torch_pruning as tp
-from torch import nn
+from torch import fx, nn
 
 from edgekd.errors import ConfigError
 from edgekd.registry import IMPORTANCES
@@ -39,10 +39,43 @@ class PruneResult:
     channels: dict[str, int] = field(default_factory=dict)
 
 
+SPLITS = {"chunk", "split", "tensor_split", "unbind"}
+
+
+def split_producers(model: nn.Module) -> list[str]:
+    """Convs/linears whose output reaches a chunk/split through parameter-free ops (cat, shuffle, BN, act).
+
+    Torch-Pruning maps channels wrongly through ``chunk``/``split`` (ShuffleNet-style blocks crash at
+    ``step()``), so these producers are left unpruned by default.
+    """
+    try:
+        gm = fx.symbolic_trace(model)
+    except (fx.proxy.TraceError, TypeError, NotImplementedError):  # untraceable: nothing to protect
+        return []
+    modules = dict(gm.named_modules())
+    found: list[str] = []
+    for node in gm.graph.nodes:
+        name = getattr(node.target, "__name__", str(node.target))
+        if node.op not in ("call_function", "call_method") or name not in SPLITS:
+            continue
+        stack, seen = [node.args[0]], set()
+        while stack:
+            cur = stack.pop()
+            if not isinstance(cur, fx.Node) or cur in seen:
+                continue
+            seen.add(cur)
+            if cur.op == "call_module" and isinstance(modules[cur.target], nn.Conv2d | nn.Linear):
+                if cur.target not in found:
+                    found.append(cur.target)
+                continue
+            stack.extend(cur.all_input_nodes)
+    return found
+
+
 def default_ignored(model: nn.Module) -> list[str]:
-    """Safe defaults: the classifier (last Linear) keeps its outputs, i.e. the class count."""
+    """Safe defaults: the classifier (last Linear) keeps the class count; channel-split producers stay whole."""
     linears = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    return linears[-1:]
+    return linears[-1:] + split_producers(model)
 
 
 def _resolve(model: nn.Module, paths: Iterable[str]) -> list[nn.Module]:

@@ -57,3 +57,17 @@ def test_taylor_needs_and_uses_calibration(model):
 def test_ratio_out_of_range(model):
     with pytest.raises(ConfigError):
         prune(model, EXAMPLE, 1.0, PruneSettings())
+
+
+def test_channel_split_producers_are_left_whole_by_default():
+    from edgekd.models.zoo import ZOO
+    from edgekd.prune.pruner import default_ignored, split_producers
+
+    model = ZOO["shufflenet_v2"]().eval()
+    producers = split_producers(model)
+    assert producers and all(p in default_ignored(model) for p in producers)
+    assert split_producers(ResidualCNN((16, 32), 1)) == []
+    pruned = prune(model, EXAMPLE, 0.5, PruneSettings()).model
+    assert pruned(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    before, after = conv_channels(model), conv_channels(pruned)
+    assert all(after[p] == before[p] for p in producers)
