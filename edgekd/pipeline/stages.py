@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import torch
 from torch import nn
 
 from edgekd.bench.latency_model import LatencyModel, count_macs, trace_ops
+from edgekd.config.target_profile import host_cpu_name
 from edgekd.distill.losses.kd_loss import KDLoss
 from edgekd.distill.trainer import TrainSettings, predict_logits, train
 from edgekd.models.loading import load_student, save_student
@@ -24,7 +27,7 @@ from edgekd.pipeline.cache import StageCache
 from edgekd.pipeline.hashing import sha256_file
 from edgekd.pipeline.inputs import BuildInputs
 from edgekd.pipeline.progress import ProgressReporter
-from edgekd.prune.budget_search import search_ratio
+from edgekd.prune.budget_search import search_measured, search_ratio
 from edgekd.prune.pruner import PruneSettings
 
 log = logging.getLogger(__name__)
@@ -66,21 +69,55 @@ def teacher_logits(ctx: StageContext, split: str, max_samples: int | None = None
     return np.load(hit / "logits.npy").astype(np.float32)
 
 
+def host_measure(ctx: StageContext) -> Callable[[nn.Module], float]:
+    """Measure a candidate as deployed: export the target's primary format and time it locally."""
+    from edgekd.bench.local_runner import LocalRunner
+    from edgekd.bench.runner_base import BenchSettings
+    from edgekd.bench.stats import summarize
+    from edgekd.export.base import SidecarInfo, get_exporter
+
+    inp, profile = ctx.inputs, ctx.inputs.profile
+    exporter = get_exporter(profile.primary.format)
+    data = inp.data
+    calib = data.to_tensor(data.train.x[: inp.config.export.calibration_samples]).numpy()
+    info = SidecarInfo(data.class_names, data.mean, data.std, data.input_shape)
+    settings = BenchSettings(threads=profile.budget.threads, warmup=inp.config.bench.warmup,
+                             runs=inp.config.bench.runs)  # fmt: skip
+
+    def measure(model: nn.Module) -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            art = exporter.export(model, ctx.example, profile.primary.precision, Path(tmp), info, calib,
+                                  profile.onnx_opset)  # fmt: skip
+            with LocalRunner() as runner:
+                result = runner.run(runner.push(Path(art.path)), settings)
+        return summarize(result.samples_ms).stat(profile.budget.stat)
+
+    return measure
+
+
 def prune_stage(ctx: StageContext) -> tuple[Path, dict]:
-    """Prune the teacher until the target's predicted latency fits the budget."""
+    """Prune the teacher until the target's latency fits the budget.
+
+    The latency model drives the search; where the target is this machine, each pick is also
+    measured as deployed and the model corrected until the measured latency fits.
+    """
     inp, cfg = ctx.inputs, ctx.inputs.config.prune
     profile = inp.profile
     settings = PruneSettings(cfg.importance, profile.prune.round_to, tuple(cfg.ignored_layers), cfg.max_ratio)
     model = LatencyModel.for_target(profile)
+    measured = profile.measured_locally
     key_in = {
         "teacher": inp.teacher_key,
         "compute": model.compute.model_dump(),
         "cores": profile.cpu.cores,
         "budget": inp.budget_ms,
         "precision": profile.primary.precision,
+        "format": profile.primary.format,
         "threads": profile.budget.threads,
+        "stat": profile.budget.stat,
         "prune": cfg.model_dump(),
         "round_to": profile.prune.round_to,
+        "measured_on": host_cpu_name() if measured else None,
     }
     key = ctx.cache.key(key_in)
     hit = ctx.cache.lookup("prune", key)
@@ -90,19 +127,25 @@ def prune_stage(ctx: StageContext) -> tuple[Path, dict]:
         def latency(m: nn.Module) -> float:
             return model.predict_ms(trace_ops(m, ctx.input_shape), precision, threads)
 
-        found = search_ratio(
-            inp.teacher, ctx.example, latency, inp.budget_ms, settings, cfg.margin, progress=ctx.progress
-        )
+        args = (inp.teacher, ctx.example)
+        if measured:
+            found = search_measured(*args, latency, host_measure(ctx), inp.budget_ms, settings, cfg.margin,
+                                    progress=ctx.progress)  # fmt: skip
+        else:
+            found = search_ratio(*args, latency, inp.budget_ms, settings, cfg.margin, progress=ctx.progress)
         with ctx.cache.produce("prune", key, key_in) as tmp:
             save_student(found.result.model, tmp / "student.pt", inp.config.teacher.factory)
             record = {
                 "ratio": found.result.ratio,
-                "predicted_ms": found.latency_ms,
+                "predicted_ms": latency(found.result.model),
+                "measured_ms": found.latency_ms if found.rounds else None,
+                "measure_rounds": found.rounds,
                 "target_ms": found.target_ms,
                 "precision": precision,
                 "threads": threads,
                 "importance": cfg.importance,
                 "round_to": profile.prune.round_to,
+                "latency_model": model.describe(),
                 "channels": found.result.channels,
                 "evaluated": found.evaluated,
             }

@@ -11,6 +11,13 @@ def _pct(v: float | None) -> str:
     return f"{100 * v:.2f} %" if v is not None else "-"
 
 
+def _measured_note(prune: dict) -> str:
+    if prune.get("measured_ms") is None:
+        return ""
+    rounds = len(prune.get("measure_rounds", []))
+    return f"; measured {prune['measured_ms']:.2f} ms as deployed on this machine ({rounds} search round(s))"
+
+
 def summary_line(r: dict) -> str:
     """One sentence a hardware team reads first."""
     gate = r["gate"]
@@ -72,7 +79,8 @@ def render_markdown(r: dict) -> str:
         "",
         f"Pruning: ratio {s['prune']['ratio']:.3f} ({s['prune']['importance']} importance, channels rounded to "
         f"{s['prune']['round_to']}), predicted {s['prune']['predicted_ms']:.2f} ms against a target of "
-        f"{s['prune']['target_ms']:.2f} ms. Distillation: {s['distill']['loss']} (T={s['distill']['temperature']}, "
+        f"{s['prune']['target_ms']:.2f} ms{_measured_note(s['prune'])}. "
+        f"Distillation: {s['distill']['loss']} (T={s['distill']['temperature']}, "
         f"alpha={s['distill']['alpha']}), {s['distill']['epochs_run']} epoch(s), best validation accuracy "
         f"{_pct(s['distill']['best_val_accuracy'])}.",
         "",

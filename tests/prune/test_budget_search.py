@@ -44,3 +44,32 @@ def test_impossible_budget_reports_nearest(teacher, latency):
         search_ratio(teacher, EXAMPLE, latency, 0.01, PruneSettings())
     assert info.value.nearest_ms > 0.01
     assert info.value.exit_code == 1
+
+
+def test_measured_search_corrects_the_model_and_lands_just_under_the_budget(teacher, latency):
+    from edgekd.prune.budget_search import search_measured
+
+    device = lambda m: 0.5 * latency(m) + 0.2  # noqa: E731 - a 'device' twice as fast as predicted, plus overhead
+    budget = device(teacher) * 0.6
+    found = search_measured(teacher, EXAMPLE, latency, device, budget, PruneSettings(), margin=0.05)
+    assert found.rounds[0]["round"] == 0 and found.rounds[0]["measured_ms"] == pytest.approx(device(teacher), abs=1e-4)
+    assert 0.8 * budget <= found.latency_ms <= budget
+    assert found.latency_ms == pytest.approx(device(found.result.model))
+    # the uncorrected model, believing the device twice as slow, finds the budget out of reach
+    with pytest.raises(BudgetUnreachableError):
+        search_ratio(teacher, EXAMPLE, latency, budget, PruneSettings(), margin=0.05)
+
+
+def test_measured_search_returns_the_unpruned_model_when_it_fits(teacher, latency):
+    from edgekd.prune.budget_search import search_measured
+
+    found = search_measured(teacher, EXAMPLE, latency, latency, latency(teacher) * 2, PruneSettings())
+    assert found.result.ratio == 0.0 and len(found.rounds) == 1
+
+
+def test_measured_search_unreachable_reports_nearest_measured(teacher, latency):
+    from edgekd.prune.budget_search import search_measured
+
+    slow = lambda m: latency(m) + 100.0  # noqa: E731 - fixed overhead no pruning can remove
+    with pytest.raises(BudgetUnreachableError, match="nearest"):
+        search_measured(teacher, EXAMPLE, latency, slow, 50.0, PruneSettings(), rounds=2)
