@@ -26,18 +26,13 @@ class ExportOutcome:
 
 def load_checkpoint(path: Path, factory: str | None) -> nn.Module:
     """An edgekd student file, or a state dict for ``factory`` (both loaded with weights_only=True)."""
-    from edgekd.models.loading import load_model, load_student
+    from edgekd.models.loading import load_model, load_student, load_weights_only
 
     if not Path(path).is_file():
         raise InputError(f"model file {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises pickle, zip and runtime errors for bad files
-        raise InputError(
-            f"{path} is not a PyTorch checkpoint loadable with weights_only=True ({type(exc).__name__})"
-        ) from exc
+    payload = load_weights_only(path, "pass an edgekd student.pt or a state dict with --factory")
     if isinstance(payload, dict) and "structure" in payload:
-        return load_student(path, factory)
+        return load_student(path, factory, payload)
     if factory is None:
         raise InputError(f"{path} is a plain state dict; pass --factory module:function to build the model")
     return load_model(factory, path)

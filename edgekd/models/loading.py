@@ -50,18 +50,22 @@ def load_factory(spec: str) -> Callable[[], nn.Module]:
     return factory
 
 
+def load_weights_only(path: Path, advice: str) -> object:
+    """``torch.load(path, weights_only=True)`` with a one-line InputError ending in ``advice``."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises pickle, zip and runtime errors for bad files
+        raise InputError(
+            f"{path} is not a PyTorch checkpoint loadable with weights_only=True ({type(exc).__name__}); {advice}"
+        ) from exc
+
+
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from ``path`` (plain, or under a 'state_dict'/'model' key); weights only."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"teacher weights {path} do not exist; pass a state-dict file saved with torch.save")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises pickle, zip and runtime errors for bad files
-        raise InputError(
-            f"{path} is not a PyTorch checkpoint loadable with weights_only=True "
-            f"({type(exc).__name__}); save it with torch.save(model.state_dict(), path)"
-        ) from exc
+    obj = load_weights_only(path, "save it with torch.save(model.state_dict(), path)")
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -107,12 +111,10 @@ def save_student(model: nn.Module, path: Path, factory_spec: str) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def load_student(path: Path, factory_spec: str | None = None) -> nn.Module:
-    """Rebuild a model saved by :func:`save_student`."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InputError(f"{path} is not an edgekd student file ({type(exc).__name__})") from exc
+def load_student(path: Path, factory_spec: str | None = None, payload: object = None) -> nn.Module:
+    """Rebuild a model saved by :func:`save_student` (``payload``: the file's content, if already read)."""
+    if payload is None:
+        payload = load_weights_only(path, "pass a student.pt written by edgekd")
     if not isinstance(payload, dict) or "structure" not in payload:
         raise InputError(f"{path} is not an edgekd student file (no 'structure')")
     model = load_factory(factory_spec or payload["factory"])()
