@@ -92,8 +92,9 @@ def run_build(config: BuildConfig, progress: ProgressReporter = NULL_PROGRESS) -
     timed("distill", t0)
 
     t0 = time.perf_counter()
-    exports = [export_stage(ctx, student, student_key, e.format, e.precision) for e in profile.exports]
-    teacher_onnx = export_stage(ctx, inputs.teacher, inputs.teacher_key, "onnx", "fp32", parity=False)
+    # the student's PyTorch logits on the test split are the parity reference of every artifact
+    exports = [export_stage(ctx, student, student_key, e.format, e.precision, s_test) for e in profile.exports]
+    teacher_onnx = export_stage(ctx, inputs.teacher, inputs.teacher_key, "onnx", "fp32", reference=None)
     timed("export", t0)
 
     t0 = time.perf_counter()

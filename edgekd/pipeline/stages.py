@@ -181,15 +181,16 @@ def distill_stage(ctx: StageContext, pruned: Path) -> tuple[Path, dict]:
 
 
 def export_stage(
-    ctx: StageContext, model: nn.Module, model_key: str, fmt: str, precision: str, parity: bool = True
+    ctx: StageContext, model: nn.Module, model_key: str, fmt: str, precision: str, reference: np.ndarray | None
 ) -> dict:
-    """Export one artifact and check its parity with PyTorch on the test split, in its runtime."""
+    """Export one artifact; with ``reference`` (the model's PyTorch logits on the whole test split),
+    also check its parity with PyTorch on the test split, in its runtime."""
     from edgekd.export.base import SidecarInfo, get_exporter
     from edgekd.export.parity import check_parity
 
     inp, cfg = ctx.inputs, ctx.inputs.config.export
     name = f"{fmt}-{precision}"
-    key_in = {"model": model_key, "format": fmt, "precision": precision, "parity": parity,
+    key_in = {"model": model_key, "format": fmt, "precision": precision, "parity": reference is not None,
               "opset": inp.profile.onnx_opset, "export": cfg.model_dump(), "data": inp.data.digest}  # fmt: skip
     key = ctx.cache.key(key_in)
     hit = ctx.cache.lookup(f"export-{name}", key)
@@ -198,17 +199,16 @@ def export_stage(
         data = inp.data
         calib = data.to_tensor(data.train.x[: cfg.calibration_samples]).numpy()
         info = SidecarInfo(data.class_names, data.mean, data.std, data.input_shape)
-        test = data.test.subset(cfg.parity_samples)
-        x = data.to_tensor(test.x).numpy()
         with ctx.cache.produce(f"export-{name}", key, key_in) as tmp:
             with ctx.progress.task(f"export {fmt} {precision}", total=None):
                 art = exporter.export(model, ctx.example, precision, tmp, info, calib, inp.profile.onnx_opset)
             record = {"file": Path(art.path).name, "format": fmt, "precision": precision, "parity": None}
-            if parity:
+            if reference is not None:
+                test = data.test.subset(cfg.parity_samples)
                 with ctx.progress.task(f"parity {fmt} {precision} ({len(test)} images)", total=None):
-                    reference = predict_logits(model, data, test)
                     run = exporter.load_runtime(art, threads=max(1, torch.get_num_threads()))
-                    record["parity"] = check_parity(run, x, reference, test.y).to_json()
+                    x = data.to_tensor(test.x).numpy()
+                    record["parity"] = check_parity(run, x, reference[: len(test)], test.y).to_json()
             (tmp / "export.json").write_text(json.dumps(record, indent=2))
         hit = ctx.cache.path(f"export-{name}", key)
     record = _read_json(hit / "export.json")
