@@ -3,8 +3,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgekd-installed
-# Debian packages: the Fashion-MNIST source of the bundled data (tests rebuild it to check provenance).
-DEB_PACKAGES := dataset-fashion-mnist
+# Debian packages: the Fashion-MNIST source of the bundled data (tests rebuild it to check provenance);
+# shellcheck for the CI and Docker shell scripts (make lint, tests/ci).
+DEB_PACKAGES := dataset-fashion-mnist shellcheck
 TARGET ?= cortex-a76
 BUDGET ?= 30
 PYTEST_ARGS ?=
@@ -42,6 +43,8 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint -t style docker/Dockerfile docker/Dockerfile.arm64-runner
+	shellcheck ci/*.sh docker/*.sh
 
 format: setup
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

@@ -6,6 +6,8 @@ a not-evaluated rule ``<skipped message=...>``; every test case carries value, l
 ``<system-out>``. The structure follows the Jenkins JUnit schema (junit-10.xsd): ``testsuite`` has
 ``name``, ``tests``, ``failures``, ``errors``, ``skipped``, ``time`` and an ISO 8601 ``timestamp``
 without a zone; ``testcase`` children come in the order ``skipped``, ``failure``, ``system-out``.
+The tests validate every document against ``tests/gate/junit-10-strict.xsd`` (a stricter reading of
+that schema; its header says where it comes from).
 
 Example:
     >>> xml = junit_xml(evaluation, report_name="build/x86-64-host/report.json")  # doctest: +SKIP

@@ -140,6 +140,18 @@ def test_baseline_regression_exits_1(capsys, tmp_path):
     assert rows["baseline:accuracy"]["passed"] is True and rows["baseline:size"]["passed"] is True
 
 
+def test_baseline_regression_in_junit_exits_1(capsys, tmp_path):
+    old = write_report(tmp_path, make_report(host=(4.0, 5.0, 6.0)), "old.json")
+    new = write_report(tmp_path, make_report(host=(4.6, 5.0, 6.0)), "new.json")
+    xml = tmp_path / "gate.xml"
+    assert run(capsys, new, "--baseline", old, "--junit", xml)[0] == 1
+    root = ET.parse(xml).getroot()
+    check_structure(root)
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert cases["baseline:latency"].find("failure") is not None and cases["latency"].find("failure") is None
+    assert root.find("testsuite").get("failures") == "1"
+
+
 def test_baseline_without_regression_exits_0(capsys, tmp_path):
     old = write_report(tmp_path, make_report(host=(4.0, 5.0, 6.0)), "old.json")
     new = write_report(tmp_path, make_report(host=(4.1, 5.0, 6.0)), "new.json")
