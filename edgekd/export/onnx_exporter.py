@@ -162,7 +162,12 @@ def _quantize(src: Path, dst: Path, calibration: np.ndarray, reduce_range: bool,
 
     pre = tmp / "pre.onnx"
     try:
-        quant_pre_process(str(src), str(pre))
+        try:
+            quant_pre_process(str(src), str(pre))
+        except AssertionError:
+            # symbolic shape inference gives up on shapes computed at run time (attention reshapes
+            # in ViT/mixer graphs); ONNX's own shape inference is enough for static quantization
+            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         quantize_static(
             str(pre),
             str(dst),

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from edgekd.cli.main import main
@@ -42,3 +43,34 @@ def test_truncated_checkpoint_and_unknown_format(tmp_path, capsys):
     assert "not a PyTorch checkpoint" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "sd.pt"), "--format", "coreml"]) == 2
     assert "unknown exporter 'coreml'; known: onnx, openvino, tflite" in capsys.readouterr().err
+
+
+class WithFFT(torch.nn.Module):
+    """A model using an operator ONNX (opset 17) and LiteRT cannot convert; OpenVINO can."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 8, 3)
+        self.fc = torch.nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spectrum = torch.fft.rfft2(self.conv(x)).abs()
+        return self.fc(spectrum.mean((2, 3)))
+
+
+def with_fft() -> WithFFT:
+    return WithFFT()
+
+
+@pytest.mark.parametrize(("fmt", "op"), [("onnx", "aten::fft_rfft2"), ("tflite", "aten._fft_r2c")])
+def test_unsupported_operator_names_op_format_and_alternatives(tmp_path, capsys, fmt, op):
+    torch.save(with_fft().state_dict(), tmp_path / "fft.pt")
+    out = tmp_path / "o"
+    code = main(["export", str(tmp_path / "fft.pt"), "--format", fmt, "--factory", "tests.cli.test_export_cmd:with_fft",
+                 "--out", str(out), "--parity-samples", "20"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 3
+    assert "\n" not in err and "Traceback" not in err
+    assert f"{fmt} conversion failed: unsupported operator {op}" in err
+    assert "try another format" in err and "openvino" in err
+    assert not any(out.rglob("model-*")), "a failed conversion left an artifact behind"
