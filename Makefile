@@ -4,8 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.edgekd-installed
 # Debian packages: the Fashion-MNIST source of the bundled data (tests rebuild it to check provenance);
-# shellcheck for the CI and Docker shell scripts (make lint, tests/ci).
-DEB_PACKAGES := dataset-fashion-mnist shellcheck
+# shellcheck for the CI and Docker shell scripts (make lint, tests/ci); qemu-user-static for the Arm emulator;
+# openssh-server/-client for the stand-in ssh board the ssh runner's tests start (tests/bench/conftest.py).
+DEB_PACKAGES := dataset-fashion-mnist shellcheck qemu-user-static binfmt-support openssh-server openssh-client
 TARGET ?= cortex-a76
 BUDGET ?= 30
 PYTEST_ARGS ?=
@@ -14,7 +15,7 @@ export ORT_DISABLE_TELEMETRY := 1
 export NNCF_CI := 1
 export OPENVINO_TELEMETRY_DISABLE := 1
 
-.PHONY: setup demo test lint format clean debian
+.PHONY: setup demo test lint format clean debian emulator
 
 setup: debian $(STAMP)
 
@@ -38,7 +39,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(VENV)/bin/edgekd build --target $(TARGET) --budget-ms $(BUDGET)
 
-test: setup
+# The Arm emulator (arm64 Python + LiteRT under qemu) for `--runner qemu` and the emulator tests; instant once built.
+emulator: setup
+	$(VENV)/bin/edgekd emulator setup
+
+test: setup emulator
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -36,10 +36,19 @@ from pathlib import Path
 for _var, _value in (("OPENBLAS_NUM_THREADS", "1"), ("MKL_NUM_THREADS", "1"), ("TF_CPP_MIN_LOG_LEVEL", "2")):
     os.environ.setdefault(_var, _value)
 
-import numpy as np  # noqa: E402
+try:
+    import numpy as np
+except ImportError:  # reported with the runtime that is also missing, see missing_packages()
+    np = None
 
 EXIT_INPUT, EXIT_RUNTIME = 2, 3
 ERROR_PREFIX = "bench_script: error: "
+# Model suffix -> (import names tried in order, pip package to install).
+RUNTIMES = {
+    ".onnx": (("onnxruntime",), "onnxruntime"),
+    ".xml": (("openvino",), "openvino"),
+    ".tflite": (("ai_edge_litert", "tflite_runtime"), "ai-edge-litert"),
+}
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(double)": "float64"}  # others: tensor(<numpy name>)
 
 
@@ -178,6 +187,25 @@ class LiteRtBackend:
         return [self.interpreter.get_tensor(i) for i in self.out_index]
 
 
+def missing_packages(model: str) -> list[str]:
+    """pip packages this interpreter lacks to benchmark ``model`` (numpy and the model's runtime)."""
+    from importlib.util import find_spec
+
+    path = Path(model)
+    suffix = next(iter(path.glob("*.xml")), path).suffix.lower() if path.is_dir() else path.suffix.lower()
+    missing = [] if np is not None else ["numpy"]
+    modules, package = RUNTIMES.get(suffix, ((), ""))
+    if modules and not any(find_spec(m) is not None for m in modules):
+        missing.append(package)
+    return missing
+
+
+def missing_message(missing: list[str]) -> str:
+    """One line naming what this interpreter lacks and how to install it."""
+    py = sys.executable or "python3"
+    return f"{py} lacks {', '.join(missing)}; install with `{py} -m pip install {' '.join(missing)}`"
+
+
 def resolve_model(path: Path) -> tuple[Path, type]:
     if path.is_dir():
         xmls = sorted(path.glob("*.xml"))
@@ -283,7 +311,8 @@ def benchmark(args: argparse.Namespace) -> dict:
         shapes = concrete_shapes(inputs, args.batch, sidecar)
         backend.compile(shapes)
     except ImportError as exc:
-        raise BenchError(f"runtime for {path.suffix} models is not installed: {exc}", EXIT_RUNTIME) from exc
+        missing = missing_packages(str(path)) or [RUNTIMES[path.suffix.lower()][1]]
+        raise BenchError(f"{missing_message(missing)} ({_first_line(exc)})", EXIT_RUNTIME) from exc
     except BenchError:
         raise
     except Exception as exc:
@@ -368,6 +397,10 @@ def pin(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    missing = missing_packages(args.model)
+    if missing:  # before anything imports them: a board without its runtime fails in one clear line
+        print(ERROR_PREFIX + missing_message(missing), file=sys.stderr)
+        return EXIT_RUNTIME
     sys.stdout.flush()
     saved_stdout = os.dup(1)
     os.dup2(2, 1)  # whatever the runtimes print goes to stderr; only our JSON line reaches stdout

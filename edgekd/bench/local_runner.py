@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
@@ -31,8 +32,12 @@ from edgekd.bench.runner_base import (
     parse_script_output,
     script_args,
     script_failure,
+    take_options,
 )
 from edgekd.errors import InputError, RunnerError
+
+if TYPE_CHECKING:
+    from edgekd.config.target_profile import TargetProfile
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +59,12 @@ class LocalRunner(Runner):
     def __init__(self, python: str | None = None, timeout_s: float = 600.0) -> None:
         self.python = python or sys.executable
         self.timeout_s = timeout_s
+
+    @classmethod
+    def from_profile(cls, profile: TargetProfile, **options: Any) -> Self:
+        """A local runner; options: ``remote_python`` (the interpreter to use) and ``timeout`` (s)."""
+        opts = take_options("local", options, {"remote_python", "timeout"})
+        return cls(python=opts.get("remote_python"), timeout_s=float(opts.get("timeout", 600.0)))
 
     def connect(self) -> None:
         """Nothing to reach; checks the interpreter and the script exist."""

@@ -6,7 +6,7 @@ raw per-inference timings. Only :mod:`edgekd.bench.stats` turns samples into fig
 
 Example:
     >>> from edgekd.registry import RUNNERS  # doctest: +SKIP
-    >>> with RUNNERS.get("local")() as runner:  # doctest: +SKIP
+    >>> with RUNNERS.get("local").from_profile(load_target("x86-64-host")) as runner:  # doctest: +SKIP
     ...     remote = runner.push(Path("student.onnx"))
     ...     result = runner.run(remote, BenchSettings(threads=1, runs=100))
     >>> summarize(result.samples_ms).p50_ms  # doctest: +SKIP
@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 import numpy as np
 
-from edgekd.errors import InputError, RunnerError
+from edgekd.errors import ConfigError, InputError, RunnerError
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,10 @@ class Runner(Protocol):
     """Connect / push an artifact / run timed inferences / close.
 
     Implementations may subclass this protocol to inherit the context-manager methods, which call
-    :meth:`connect` and :meth:`close`.
+    :meth:`connect` and :meth:`close`. Each also has a classmethod
+    ``from_profile(profile: TargetProfile, **options) -> Self`` that ``edgekd bench`` calls with the options
+    the user gave (see :func:`take_options`); :meth:`close` must also run after errors and remove
+    anything pushed.
     """
 
     capabilities: frozenset[Capability]
@@ -260,3 +263,24 @@ def parse_script_output(stdout: str, evidence: Evidence, threads: int) -> RunRes
         precision=data.pop("precision", None),
         extra=data,
     )
+
+
+def take_options(runner: str, options: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
+    """The options a runner's ``from_profile`` understands; ConfigError naming any it does not.
+
+    Option names are the ``edgekd bench`` flags with underscores (``key_file`` for ``--key-file``);
+    callers pass only options the user set, so an option meant for another runner is an error.
+    """
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        flags = ", ".join("--" + name.replace("_", "-") for name in unknown)
+        raise ConfigError(f"{flags} does not apply to the {runner} runner; drop it or pick another --runner")
+    return dict(options)
+
+
+def interpreter_from_runtime(runtime: str | None) -> str | None:
+    """``profile.runner.runtime`` names either a runtime package (``ai-edge-litert``) or, for script runners,
+    the interpreter to use on the device (``/usr/bin/python3``, ``python3.11``); return the latter or None."""
+    if runtime and ("/" in runtime or runtime.startswith("python")):
+        return runtime
+    return None

@@ -42,7 +42,16 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 
 def _register() -> None:
-    from edgekd.cli import bench_cmd, build_cmd, calibrate_cmd, example_cmd, export_cmd, gate_cmd, targets_cmd
+    from edgekd.cli import (
+        bench_cmd,
+        build_cmd,
+        calibrate_cmd,
+        emulator_cmd,
+        example_cmd,
+        export_cmd,
+        gate_cmd,
+        targets_cmd,
+    )
 
     cli.add_command(build_cmd.build)
     cli.add_command(targets_cmd.targets)
@@ -51,6 +60,7 @@ def _register() -> None:
     cli.add_command(gate_cmd.gate)
     cli.add_command(export_cmd.export)
     cli.add_command(calibrate_cmd.calibrate_latency)
+    cli.add_command(emulator_cmd.emulator)
 
 
 def _one_line(message: str) -> str:
