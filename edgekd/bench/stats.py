@@ -21,6 +21,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_CV = 0.15
+"""Largest coefficient of variation a run may have before it is repeated or flagged."""
 
 
 @dataclass(frozen=True)
@@ -111,3 +112,14 @@ def is_unstable(stats: LatencyStats, max_cv: float = DEFAULT_MAX_CV) -> bool:
     if unstable:
         logger.debug("latency unstable: cv %.3f > %.3f over %d runs", stats.cv, max_cv, stats.runs)
     return unstable
+
+
+def cv_flag(stats: LatencyStats, max_cv: float = DEFAULT_MAX_CV) -> str | None:
+    """A one-line warning when the run is unstable (``cv > max_cv``), else None.
+
+    Reports and the CLI show it next to the figures, so a noisy number is never silently trusted.
+    """
+    if not is_unstable(stats, max_cv):
+        return None
+    return (f"unstable: cv {stats.cv:.3f} > {max_cv:.3f} over {stats.runs} runs "
+            f"(p50 {stats.p50_ms:.3f} ms, max {stats.max_ms:.3f} ms); noisy: other load or throttling?")  # fmt: skip

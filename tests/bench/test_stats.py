@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from edgekd.bench.stats import LatencyStats, is_unstable, summarize
+from edgekd.bench.stats import LatencyStats, cv_flag, is_unstable, summarize
 
 
 def test_hand_computed_small_sample():
@@ -70,3 +70,12 @@ def test_unstable_flag():
     # The threshold is the coefficient of variation itself.
     assert is_unstable(steady, max_cv=steady.cv / 2)
     assert not is_unstable(noisy, max_cv=noisy.cv)
+
+
+def test_cv_flag_names_the_spread():
+    steady = summarize([10.0, 10.1, 9.9, 10.0, 10.05])
+    noisy = summarize([10.0, 20.0, 5.0, 10.0, 30.0])
+    assert cv_flag(steady) is None
+    flag = cv_flag(noisy, max_cv=0.2)
+    assert flag.startswith("unstable: cv ") and "> 0.200" in flag and "5 runs" in flag and "\n" not in flag
+    assert cv_flag(noisy, max_cv=noisy.cv) is None
