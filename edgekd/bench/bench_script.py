@@ -300,6 +300,33 @@ def concrete_shapes(inputs: list, batch: int, sidecar: dict) -> dict[str, list[i
     return shapes
 
 
+POWERCAP = Path(os.environ.get("EDGEKD_POWERCAP_ROOT", "/sys/class/powercap"))
+
+
+def _rapl_packages() -> list[Path]:
+    """RAPL package domains (``intel-rapl:N``, not their ``:N:M`` sub-domains) whose counter is readable."""
+    found = []
+    for d in sorted(POWERCAP.glob("intel-rapl:*")) if POWERCAP.is_dir() else []:
+        if d.name.count(":") == 1 and os.access(d / "energy_uj", os.R_OK):
+            found.append(d)
+    return found
+
+
+def _rapl_read(domains: list[Path]) -> list[int]:
+    return [int((d / "energy_uj").read_text()) for d in domains]
+
+
+def _rapl_delta_uj(domains: list[Path], before: list[int], after: list[int]) -> float:
+    """Energy between two readings, summing packages and undoing one counter wrap each."""
+    total = 0
+    for i, d in enumerate(domains):  # no zip(strict=): boards may run an older python
+        delta = after[i] - before[i]
+        if delta < 0:
+            delta += int((d / "max_energy_range_uj").read_text())
+        total += delta
+    return float(total)
+
+
 def benchmark(args: argparse.Namespace) -> dict:
     path, backend_cls = resolve_model(Path(args.model))
     sidecar = read_sidecar(path)
@@ -327,6 +354,8 @@ def benchmark(args: argparse.Namespace) -> dict:
         backend.run(feeds[i % len(feeds)])
 
     samples: list[float] = []
+    rapl = _rapl_packages()
+    energy_before = _rapl_read(rapl) if rapl else None
     gc.disable()
     start = time.perf_counter_ns()
     deadline = start + int(args.min_seconds * 1e9)
@@ -336,6 +365,7 @@ def benchmark(args: argparse.Namespace) -> dict:
         backend.run(feed)
         samples.append((time.perf_counter_ns() - t0) / 1e6)
     wall_s = (time.perf_counter_ns() - start) / 1e9
+    energy_after = _rapl_read(rapl) if rapl else None
     gc.enable()
 
     result = {
@@ -356,6 +386,10 @@ def benchmark(args: argparse.Namespace) -> dict:
         "runtime_threads": backend.threads,
         **(backend.info() if hasattr(backend, "info") else {}),
     }
+    if energy_before is not None and energy_after is not None:
+        # whole-package energy over the timed loop: includes anything else the package ran meanwhile
+        result["energy_uj"] = _rapl_delta_uj(rapl, energy_before, energy_after)
+        result["energy_method"] = "rapl (package domains, whole timed loop)"
     if args.save_outputs:
         out = np.concatenate([backend.run(feed)[0] for feed in feeds])
         quant = backend.output_quant() if hasattr(backend, "output_quant") else None
