@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from edgekd import __version__
+from edgekd.bench.energy import energy_entries, measured_by_artifact
 from edgekd.bench.latency_model import LatencyModel, trace_ops
 from edgekd.config.build_config import BuildConfig
 from edgekd.distill.trainer import accuracy, predict_logits
@@ -30,6 +31,7 @@ from edgekd.pipeline.stages import (
     prune_stage,
     teacher_logits,
 )
+from edgekd.pipeline.validate_stage import apply_validation, run_validation
 from edgekd.report.markdown_renderer import summary_line
 from edgekd.report.report_data import SCHEMA_VERSION, latency_entry
 from edgekd.report.writer import write_report
@@ -106,6 +108,10 @@ def run_build(config: BuildConfig, progress: ProgressReporter = NULL_PROGRESS) -
     report = _assemble(ctx, inputs, threads, teacher_acc, student_acc, student, student_file,
                        prune_record, distill_record, exports, teacher_bench)  # fmt: skip
     report["timings_s"] = timings
+    t0 = time.perf_counter()
+    validation = run_validation(ctx, report, student, student_key, s_test, t_test, exports)
+    apply_validation(report, validation, out)  # also stores the temperature in each artifact's sidecar
+    timed("validate", t0)
     report["gate"] = evaluate_gate(report, profile, config.gate.max_accuracy_drop)
     timings["total"] = round(time.perf_counter() - started, 2)
     report["summary"] = summary_line(report)
@@ -148,6 +154,8 @@ def _assemble(
 
     teacher = {**model_facts(inputs.teacher, shape, inputs.teacher_weights), "accuracy": teacher_acc}
     teacher["latency"] = predicted(inputs.teacher) + _measured(teacher_bench, "fp32", threads, "teacher onnx-fp32")
+    teacher["energy"] = energy_entries(teacher["latency"], profile.power,
+                                       measured_by_artifact({"teacher onnx-fp32": teacher_bench}))  # fmt: skip
     artifacts_dir = inputs.out_dir / "artifacts"
     artifacts, student_latency = [], predicted(student)
     for rec in exports:
@@ -164,6 +172,8 @@ def _assemble(
     student_info = {**model_facts(student, shape, student_pt), "accuracy": student_acc,
                     "latency": student_latency, "prune": prune_record, "distill": distill_record,
                     "checkpoint": str(student_pt.relative_to(inputs.out_dir))}  # fmt: skip
+    sensors = measured_by_artifact({a["name"]: a["bench"] for a in artifacts})
+    student_info["energy"] = energy_entries(student_latency, profile.power, sensors)
     max_drop = config.gate.max_accuracy_drop
     return {
         "schema_version": SCHEMA_VERSION,

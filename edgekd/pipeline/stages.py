@@ -218,6 +218,7 @@ def export_stage(
 
 def bench_stage(ctx: StageContext, artifact_path: Path, threads: int, who: str = "student") -> dict:
     """Measure an artifact's latency on this machine (warm-up, N timed runs)."""
+    from edgekd.bench.energy import figure_from_script
     from edgekd.bench.local_runner import LocalRunner
     from edgekd.bench.runner_base import BenchSettings
     from edgekd.bench.stats import summarize
@@ -235,6 +236,9 @@ def bench_stage(ctx: StageContext, artifact_path: Path, threads: int, who: str =
         with ctx.cache.produce("bench", key, key_in) as tmp:
             record = {"stats": stats.to_json(), "runtime": result.runtime, "evidence": result.evidence,
                       "threads": threads, "peak_rss_bytes": result.peak_rss_bytes}  # fmt: skip
+            sensed = figure_from_script(result.extra, len(result.samples_ms))  # None without a power sensor
+            if sensed is not None:
+                record["energy"] = sensed.to_json()
             (tmp / "bench.json").write_text(json.dumps(record, indent=2))
         hit = ctx.cache.path("bench", key)
     return _read_json(hit / "bench.json")

@@ -19,22 +19,36 @@ def _measured_note(prune: dict) -> str:
 
 
 def summary_line(r: dict) -> str:
-    """One sentence a hardware team reads first."""
+    """One sentence a hardware team reads first (latency at the budget's statistic, host figure alike)."""
     gate = r["gate"]
     lat = next((x for x in gate["rules"] if x["name"] == "latency"), None)
+    stat = r["budget"].get("stat", "p50")
     host = [e for e in r["student"]["latency"] if e["evidence"] == "measured-host"
             and e.get("artifact", "").startswith(f"student-{r['budget']['format']}-{r['budget']['precision']}")
-            and e["stat"] == "p50"]  # fmt: skip
+            and e["stat"] == stat]  # fmt: skip
     fits = "fits" if lat and lat["passed"] else "does NOT fit"
-    where = f"{lat['value']:.1f} ms ({lat['evidence']}" if lat else "? ms ("
+    where = f"{lat['value']:.1f} ms {stat} ({lat['evidence']}" if lat else "? ms ("
     if host and lat and lat["evidence"] != "measured-host":
         where += f"; host-measured {host[0]['ms']:.2f} ms"
     drop = 100 * (r["teacher"]["accuracy"] - r["student"]["accuracy"])
     smaller = r["teacher"]["params"] / max(1, r["student"]["params"])
     failed = [x["name"] for x in gate["rules"] if not x["passed"]]
     verdict = "gate passed" if gate["passed"] else f"gate FAILED ({', '.join(failed)})"
-    return (f"{fits} {r['target']['name']} at {where}), budget {r['budget_ms']:g} ms; "
-            f"{-drop:+.1f} pt accuracy vs teacher; {smaller:.1f}x fewer parameters; {verdict}")  # fmt: skip
+    line = (f"{fits} {r['target']['name']} at {where}), budget {r['budget_ms']:g} ms; "
+            f"{-drop:+.1f} pt accuracy vs teacher; {smaller:.1f}x fewer parameters{_size_note(r)}; "
+            f"{verdict}")  # fmt: skip
+    if "validation" in r:
+        n = len(r["validation"].get("warnings", []))
+        line += f"; {n} warning{'s' if n != 1 else ''}"
+    return line
+
+
+def _size_note(r: dict) -> str:
+    deployed = next((a for a in r.get("artifacts", []) if a.get("primary")), None)
+    teacher = r["teacher"].get("size_bytes")
+    if not deployed or not teacher or not deployed.get("size_bytes"):
+        return ""
+    return f", {teacher / deployed['size_bytes']:.1f}x smaller deployed ({deployed['precision']})"
 
 
 def _latency_table(entries: list[dict]) -> list[str]:
@@ -106,8 +120,41 @@ def render_markdown(r: dict) -> str:
             f"| {a['path']} | {a['format']} | {a['precision']} | {_mb(a['size_bytes'])} | `{a['sha256'][:12]}` "
             f"| {_pct(p.get('accuracy'))} | {_pct(p.get('agreement'))} | {p.get('max_abs_diff', float('nan')):.3g} |"
         )
+    lines += _validation_lines(r)
     lines += ["", "## Run", "", f"Machine: {r['machine']['platform']}, torch {r['machine']['torch']}, "
               f"onnxruntime {r['machine']['onnxruntime']}.", "",
               "Stage times (s): " + ", ".join(f"{k} {v}" for k, v in r.get("timings_s", {}).items()) + ".",
               f"Cached stages reused: {', '.join(r['lineage']['cache_hits']) or 'none'}.", ""]  # fmt: skip
     return "\n".join(lines)
+
+
+def _validation_lines(r: dict) -> list[str]:
+    v = r.get("validation")
+    if not v:
+        return []
+    lines = ["", "## Validation", "", "### Warnings", ""]
+    lines += [f"- {w}" for w in v["warnings"]] or ["None: no slice flag and no failure mode triggered."]
+    lines += ["", "### Failure modes", "", "| detector | triggered | finding | suggested fix |", "|---|---|---|---|"]
+    lines += [f"| {f['name']} | {'**yes**' if f['triggered'] else 'no'} | {f['finding']} "
+              f"| {f['suggested_fix'] or '-'} |" for f in v["failure_modes"]]  # fmt: skip
+    ts = v["temperature_scaling"]
+    lines += ["", "### Calibration", "",
+              f"Temperature T = {ts['val']['temperature']:.3f} fitted on {ts['val']['fit_samples']} validation images "
+              f"(stored in each artifact's sidecar). ECE (15 bins) validation {ts['val']['ece_before']:.4f} → "
+              f"{ts['val']['ece_after']:.4f}; test {ts['test']['ece_before']:.4f} → {ts['test']['ece_after']:.4f}; "
+              f"student MCE on test {v['calibration']['student_test']['mce']:.4f}."]  # fmt: skip
+    ds = v["distillation_score"]
+    lines += ["", "### Distillation score", "",
+              f"DS = {ds['score']:.4f} (policy {ds['policy']}, α {ds['alpha']}; size ratio {ds['size_ratio']:.3f}, "
+              f"accuracy ratio {ds['accuracy_ratio']:.4f}; lower is better)."]  # fmt: skip
+    c = v["cascade"]
+    lines += ["", "### Cascade", "",
+              f"{c['reason']}. Student {c['student_ms']:.3f} ms ({c['student_ms_evidence']}), teacher "
+              f"{c['teacher_ms']:.3f} ms ({c['teacher_ms_evidence']}), "
+              f"target {_pct(c['target_accuracy'])}."]  # fmt: skip
+    corr = v.get("corruptions")
+    if corr:
+        lines += ["", f"### Corruptions ({corr['samples']} test images, severities 1-3)", "",
+                  "| corruption | teacher drop, pt | student drop, pt |", "|---|---:|---:|"]  # fmt: skip
+        lines += [f"| {n} | {d['teacher']:.2f} | {d['student']:.2f} |" for n, d in corr["mean_drop_points"].items()]
+    return lines

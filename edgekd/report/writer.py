@@ -1,4 +1,4 @@
-"""Write report.json and report.md atomically into the build folder."""
+"""Write report.json, report.md and report.html atomically into the build folder."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 
 from edgekd.pipeline.atomic import atomic_write_text
+from edgekd.report.html_renderer import render_html
 from edgekd.report.markdown_renderer import render_markdown
 
 
 def write_report(report: dict, out_dir: Path) -> Path:
-    """Write ``report.json`` then ``report.md``; return the JSON path."""
+    """Write ``report.json``, ``report.md`` and the self-contained ``report.html``; return the JSON path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2, default=str) + "\n")
     atomic_write_text(out_dir / "report.md", render_markdown(report))
+    atomic_write_text(out_dir / "report.html", render_html(report))
     return path

@@ -7,7 +7,9 @@ Pure numpy functions on logits, probabilities and labels; each returns a small d
 - :mod:`~edgekd.validate.calibration`: ECE, MCE, reliability diagram, post-hoc temperature scaling;
 - :mod:`~edgekd.validate.distillation_score`: one score trading size against accuracy, by policy;
 - :mod:`~edgekd.validate.cascade`: student-first cascade with escalation to the teacher;
-- :mod:`~edgekd.validate.failure_modes`: capacity cliff, minority-slice collapse, overconfident student.
+- :mod:`~edgekd.validate.failure_modes`: capacity cliff, minority-slice collapse, overconfident student;
+- :mod:`~edgekd.validate.corruptions`: a seeded corruption suite (noise, blur, brightness, contrast, shift/rotate);
+- :mod:`~edgekd.validate.validate_build`: all of the above on one build's logits, as report.json's ``validation``.
 
 The small array checks shared by these modules live here, so that no module imports another only for them.
 """
