@@ -80,3 +80,5 @@ LOSSES.register("multi", "edgekd.distill.losses.multi_teacher:MultiTeacherKDLoss
 IMPORTANCES.register("l1", "edgekd.prune.importance:l1_importance")
 IMPORTANCES.register("l2", "edgekd.prune.importance:l2_importance")
 IMPORTANCES.register("taylor", "edgekd.prune.importance:taylor_importance")
+IMPORTANCES.register("groupnorm", "edgekd.prune.importance:groupnorm_importance")
+IMPORTANCES.register("bnscale", "edgekd.prune.importance:bnscale_importance")

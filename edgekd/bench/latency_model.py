@@ -34,7 +34,19 @@ BYTES = {"fp32": 4, "int8": 1}
 FUSED_MODULES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Identity, nn.Dropout, nn.Flatten)
 ACTIVATIONS = (nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.Sigmoid, nn.GELU, nn.Tanh)
 POOLS = (nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.MaxPool2d, nn.AdaptiveMaxPool2d)
-ELEMENTWISE_FUNCS = {"add", "mul", "sub", "truediv", "cat", "hardswish", "sigmoid", "mean", "softmax"}
+ELEMENTWISE_FUNCS = {
+    "add",
+    "mul",
+    "sub",
+    "truediv",
+    "cat",
+    "hardswish",
+    "sigmoid",
+    "mean",
+    "softmax",
+    "permute",
+    "transpose",
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,29 @@ def _conv_cost(name: str, mod: nn.Conv2d, in_elems: int, out_shape: torch.Size) 
     else:
         kind = "conv"
     return OpCost(name, kind, macs, in_elems + out_elems, mod.weight.numel())
+
+
+def _attention_costs(name: str, mod: nn.MultiheadAttention, query: object) -> list[OpCost]:
+    """Self-attention as deployed runtimes run it: input projection, Q·K^T, softmax, A·V, output projection.
+
+    ``query`` is laid out ``(L, N, E)`` (``(N, L, E)`` when ``batch_first``); the head split and merge
+    are layout copies, costed as one memory-bound op.
+    """
+    shape = tuple(getattr(query, "shape", ()))
+    if len(shape) != 3:
+        return []
+    tokens, batch = (shape[1], shape[0]) if mod.batch_first else (shape[0], shape[1])
+    e, rows = mod.embed_dim, tokens * batch
+    act = rows * e
+    scores = batch * mod.num_heads * tokens * tokens
+    return [
+        OpCost(f"{name}.in_proj", "linear", rows * e * 3 * e, act + 3 * act, 3 * e * e),
+        OpCost(f"{name}.heads", "elementwise", 3 * act, 6 * act, 0),
+        OpCost(f"{name}.qk", "linear", batch * tokens * tokens * e, 2 * act + scores, 0),
+        OpCost(f"{name}.softmax", "elementwise", scores, 2 * scores, 0),
+        OpCost(f"{name}.av", "linear", batch * tokens * tokens * e, scores + 2 * act, 0),
+        OpCost(f"{name}.out_proj", "linear", rows * e * e, 2 * act, e * e),
+    ]
 
 
 def trace_ops(model: nn.Module, input_shape: tuple[int, ...]) -> list[OpCost]:
@@ -102,7 +137,9 @@ def trace_ops(model: nn.Module, input_shape: tuple[int, ...]) -> list[OpCost]:
                 ops.append(OpCost(node.target, "elementwise", max(in_elems, out_elems), in_elems + out_elems, 0))
             elif isinstance(mod, FUSED_MODULES):
                 continue
-            elif isinstance(mod, nn.LayerNorm | nn.MultiheadAttention):
+            elif isinstance(mod, nn.MultiheadAttention):
+                ops.extend(_attention_costs(node.target, mod, node.all_input_nodes[0].meta.get("tensor_meta")))
+            elif isinstance(mod, nn.LayerNorm):
                 ops.append(OpCost(node.target, "elementwise", 5 * in_elems, in_elems + out_elems, 0))
             else:
                 log.debug("latency model: module %s (%s) not costed", node.target, type(mod).__name__)
@@ -129,6 +166,9 @@ class LatencyModel:
         self.profile = profile
         self.compute = compute or profile.compute
         self.calibration = calibration
+        fitted = (calibration or {}).get("precisions", {})
+        self.overhead_us = {p: fitted.get(p, {}).get("op_overhead_us", self.compute.op_overhead_us)
+                            for p in ("fp32", "int8")}  # fmt: skip
 
     @classmethod
     def for_target(cls, profile: TargetProfile, targets_dir: Path | None = None) -> LatencyModel:
@@ -145,9 +185,8 @@ class LatencyModel:
         """Where the figures come from, for reports (e.g. 'calibrated 2026-11-24, median error 6.1 %')."""
         if not self.calibration:
             return f"latency model ({self.profile.name}, profile figures, uncalibrated)"
-        fp = self.calibration["precisions"].get("fp32") or next(iter(self.calibration["precisions"].values()))
-        return (f"latency model ({self.profile.name}, calibrated {self.calibration['date'][:10]}, "
-                f"median error {fp['median_abs_error_pct']:.1f} %)")  # fmt: skip
+        errors = ", ".join(f"{p} {v['median_abs_error_pct']:.1f} %" for p, v in self.calibration["precisions"].items())
+        return f"latency model ({self.profile.name}, calibrated {self.calibration['date'][:10]}, median error {errors})"
 
     def speedup(self, threads: int) -> float:
         t = max(1, min(threads, self.profile.cpu.cores))
@@ -161,9 +200,10 @@ class LatencyModel:
         act_bytes = op.activation_elems * BYTES[precision]
         weight_bytes = op.weight_elems * BYTES[precision]
         memory_s = (act_bytes + weight_bytes) / (c.mem_bandwidth_gbs * 1e9)
+        overhead_ms = self.overhead_us[precision] * 1e-3
         if op.kind == "elementwise":  # memory-bound; its efficiency is the share of bandwidth it reaches
-            return c.op_overhead_us * 1e-3 + 1e3 * memory_s / eff
-        return c.op_overhead_us * 1e-3 + 1e3 * max(compute_s, memory_s)
+            return overhead_ms + 1e3 * memory_s / eff
+        return overhead_ms + 1e3 * max(compute_s, memory_s)
 
     def predict_ms(self, ops: list[OpCost], precision: Precision, threads: int = 1) -> float:
         return sum(self.op_ms(op, precision, threads) for op in ops)

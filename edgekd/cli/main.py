@@ -50,6 +50,7 @@ def _register() -> None:
         example_cmd,
         export_cmd,
         gate_cmd,
+        prune_cmd,
         targets_cmd,
     )
 
@@ -61,6 +62,7 @@ def _register() -> None:
     cli.add_command(export_cmd.export)
     cli.add_command(calibrate_cmd.calibrate_latency)
     cli.add_command(emulator_cmd.emulator)
+    cli.add_command(prune_cmd.prune)
 
 
 def _one_line(message: str) -> str:

@@ -29,21 +29,21 @@ class SearchResult:
 
 
 def max_ratio(model: nn.Module, settings: PruneSettings) -> float:
-    """The largest ratio at which every prunable layer still keeps ``round_to`` channels.
+    """The largest ratio worth trying: past it every prunable layer is at its ``round_to`` floor.
 
-    Torch-Pruning rounds kept channels down to a multiple of ``round_to`` and leaves a layer whole
-    when that would be zero, so past this ratio latency stops falling and can even rise.
+    The pruner clamps each layer at ``round_to`` channels (see :class:`~edgekd.prune.pruner.ClampedPruner`),
+    so latency keeps falling with the ratio until the widest layer reaches the floor too.
     """
     ignored = set(settings.ignored or default_ignored(model))
     widths = [m.out_channels if isinstance(m, nn.Conv2d) else m.out_features
               for name, m in model.named_modules()
               if isinstance(m, nn.Conv2d | nn.Linear) and name not in ignored
               and not (isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels)]  # fmt: skip
-    narrowest = min((w for w in widths if w > settings.round_to), default=0)
-    if not narrowest:
+    widest = max((w for w in widths if w > settings.round_to), default=0)
+    if not widest:
         return settings.max_ratio
-    # a hair below the exact ratio: at it, float rounding can leave round_to - epsilon, i.e. zero groups
-    return min(settings.max_ratio, 1.0 - settings.round_to / narrowest - 0.01)
+    # a hair below the exact ratio: float rounding at it could round the last multiple away
+    return min(settings.max_ratio, 1.0 - settings.round_to / widest - 0.01)
 
 
 def search_ratio(

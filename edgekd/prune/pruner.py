@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -100,26 +100,67 @@ def conv_channels(model: nn.Module) -> dict[str, int]:
     return out
 
 
+class ClampedPruner(tp.pruner.BasePruner):
+    """Torch-Pruning's pruner with ``round_to`` as a clamp: kept channels are a multiple of it, never fewer.
+
+    Torch-Pruning rounds the kept count *down* to a multiple of ``round_to`` and, where that is zero,
+    removes the whole layer's channels or leaves it whole. Here a layer keeps at least ``round_to``
+    channels, and one already at or below ``round_to`` is left alone.
+    """
+
+    def _round_to(self, n_pruned: int, current_channels: int, round_to: int) -> int:
+        if current_channels <= round_to:
+            return 0
+        kept = max(round_to, (current_channels - n_pruned) // round_to * round_to)
+        return max(current_channels - kept, 0)
+
+
+def prunable_groups(model: nn.Module, example: torch.Tensor, settings: PruneSettings) -> dict[str, int]:
+    """Root layer of every group of channels pruned together (not ignored) -> its channel count.
+
+    These names are the keys of ``layer_ratios`` in :func:`prune`.
+    """
+    ignored = _resolve(model, settings.ignored or default_ignored(model))
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
+    names = {m: n for n, m in model.named_modules()}
+    out: dict[str, int] = {}
+    for group in graph.get_all_groups(ignored_layers=ignored, root_module_types=[nn.Conv2d, nn.Linear]):
+        root = group[0].dep.target.module
+        channels = graph.get_out_channels(root)
+        if root in names and channels:
+            out[names[root]] = int(channels)
+    return out
+
+
 def prune(
     model: nn.Module,
     example: torch.Tensor,
     ratio: float,
     settings: PruneSettings,
     calibration: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    layer_ratios: Mapping[str, float] | None = None,
 ) -> PruneResult:
-    """A pruned copy of ``model`` with ``ratio`` of each prunable layer's channels removed."""
-    if not 0.0 <= ratio < 1.0:
-        raise ConfigError(f"pruning ratio {ratio} must be in [0, 1)")
+    """A pruned copy of ``model`` with ``ratio`` of each prunable layer's channels removed.
+
+    ``layer_ratios`` (group root name from :func:`prunable_groups` -> ratio) overrides ``ratio`` for
+    those groups. Kept channel counts are multiples of ``settings.round_to`` and never below it.
+    """
+    layer_ratios = dict(layer_ratios or {})
+    bad = [r for r in (ratio, *layer_ratios.values()) if not 0.0 <= r < 1.0]
+    if bad:
+        raise ConfigError(f"pruning ratio {bad[0]} must be in [0, 1); choose a smaller ratio")
     pruned = copy.deepcopy(model).eval()
-    if ratio == 0.0:
+    if ratio == 0.0 and not any(layer_ratios.values()):
         return PruneResult(pruned, 0.0, conv_channels(pruned))
     factory = IMPORTANCES.get(settings.importance)
     ignored = _resolve(pruned, settings.ignored or default_ignored(pruned))
-    pruner = tp.pruner.BasePruner(
+    per_layer = dict(zip(_resolve(pruned, list(layer_ratios)), layer_ratios.values(), strict=True))
+    pruner = ClampedPruner(
         pruned,
         example,
         importance=factory(),
         pruning_ratio=ratio,
+        pruning_ratio_dict=per_layer or None,
         ignored_layers=ignored,
         round_to=settings.round_to,
     )

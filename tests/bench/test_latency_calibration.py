@@ -25,12 +25,14 @@ def host():
     return load_target("x86-64-host")
 
 
-def _truth(profile, eff, overhead_us, peak_scale=1.0):
+def _truth(profile, eff, overhead_us, peak_scale=1.0, precision="fp32"):
     """A 'device' whose real figures differ from the profile's: predicted by the model with those figures."""
-    compute = profile.compute.model_copy(update={
-        "efficiency": {**profile.compute.efficiency, "fp32": profile.compute.efficiency["fp32"].model_copy(update=eff)},
+    peak = "fp32_gflops_per_core" if precision == "fp32" else "int8_gops_per_core"
+    c = profile.compute
+    compute = c.model_copy(update={
+        "efficiency": {**c.efficiency, precision: c.efficiency[precision].model_copy(update=eff)},
         "op_overhead_us": overhead_us,
-        "fp32_gflops_per_core": profile.compute.fp32_gflops_per_core * peak_scale,
+        peak: getattr(c, peak) * peak_scale,
     })  # fmt: skip
     model = LatencyModel(profile, compute)
     return lambda m, shape, precision, threads: model.predict_ms(trace_ops(m, shape), precision, threads)
@@ -100,3 +102,34 @@ def test_local_timer_measures_a_real_micro_model():
     _, model, shape = micro_models()[0]
     ms = local_onnx_timer(runs=5, warmup=1)(model.eval(), shape, "fp32", 1)
     assert 0 < ms < 1000
+
+
+def test_int8_is_fitted_separately_with_its_own_overhead(host):
+    truth = {"conv": 0.3, "depthwise": 0.05, "pointwise": 0.35, "linear": 0.2, "elementwise": 0.4}
+    fp32 = _truth(host, {"conv": 0.6}, overhead_us=2.0)
+    int8 = _truth(host, truth, overhead_us=7.0, precision="int8")
+
+    def device(m, shape, precision, threads):
+        return (fp32 if precision == "fp32" else int8)(m, shape, precision, threads)
+
+    data = calibrate(host, device, precisions=("fp32", "int8"))
+    fitted = data["precisions"]["int8"]
+    assert fitted["op_overhead_us"] == pytest.approx(7.0, rel=1e-3)
+    assert data["precisions"]["fp32"]["op_overhead_us"] == pytest.approx(2.0, rel=1e-3)
+    for kind in ("conv", "pointwise", "elementwise"):
+        assert fitted["efficiency"][kind] == pytest.approx(truth[kind], rel=1e-3), kind
+    model = LatencyModel(host, apply_calibration(host, data), data)
+    assert "int8" in model.describe() and "fp32" in model.describe()
+    _, net, shape = micro_models()[0]
+    assert model.predict_ms(trace_ops(net, shape), "int8", 1) == pytest.approx(int8(net, shape, "int8", 1), rel=1e-3)
+
+
+def test_local_timer_measures_an_int8_micro_model():
+    _, model, shape = next(m for m in micro_models() if m[0].startswith("fc"))
+    ms = local_onnx_timer(runs=5, warmup=1)(model.eval(), shape, "int8", 1)
+    assert 0 < ms < 1000
+
+
+def test_timer_statistic_must_be_known():
+    with pytest.raises(ConfigError, match="p50 or min"):
+        local_onnx_timer(stat="mean")

@@ -70,3 +70,44 @@ def test_teacher_is_over_the_default_budget(a76):
     ms = a76.predict_ms(trace_ops(example_teacher(), (1, 1, 28, 28)), "int8", 1)
     assert ms > 30 * 1.2
     assert torch.Size([1])  # keep torch import used
+
+
+def test_attention_is_costed_as_matmuls_not_elementwise(a76):
+    from edgekd.models.zoo import ZOO
+
+    vit = ZOO["tiny_vit"]().eval()  # dim 64, 7x7 = 49 tokens, 2 blocks
+    ops = trace_ops(vit, (1, 1, 28, 28))
+    attn = [op for op in ops if op.name.startswith("blocks.0.attn.")]
+    by = {op.name.rsplit(".", 1)[1]: op for op in attn}
+    tokens, e = 49, 64
+    assert by["in_proj"].kind == "linear" and by["in_proj"].macs == tokens * e * 3 * e
+    assert by["qk"].macs == by["av"].macs == tokens * tokens * e
+    assert by["out_proj"].macs == tokens * e * e and by["out_proj"].weight_elems == e * e
+    assert by["softmax"].kind == "elementwise"
+    # the attention matmuls scale with the embedding width, so a wider ViT costs more
+    wide = trace_ops(ZOO["tiny_vit"](width=2.0).eval(), (1, 1, 28, 28))
+
+    def matmul_macs(ops):
+        return sum(op.macs for op in ops if op.name.startswith("blocks.0.attn.") and op.kind == "linear")
+
+    # projections (3 in, 1 out) scale with dim^2, the two token matmuls with dim
+    assert matmul_macs(attn) == 4 * tokens * e * e + 2 * tokens * tokens * e
+    assert matmul_macs(wide) == 4 * tokens * (2 * e) ** 2 + 2 * tokens * tokens * (2 * e)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_latency_is_monotone_in_width_for_every_zoo_arch(a76, precision):
+    from edgekd.models.zoo import ZOO
+
+    for name, factory in ZOO.items():
+        times = [a76.predict_ms(trace_ops(factory(width=w).eval(), (1, 1, 28, 28)), precision, 1) for w in (0.5, 1, 2)]
+        assert times == sorted(times) and times[0] < times[-1], name
+
+
+def test_each_precision_uses_its_own_fitted_overhead(a76):
+    profile = a76.profile
+    calibrated = LatencyModel(profile, profile.compute, {"precisions": {"int8": {"op_overhead_us": 50.0}}})
+    ops = trace_ops(ResidualCNN((8, 16), 1), (1, 1, 28, 28))
+    extra_ms = len(ops) * (50.0 - profile.compute.op_overhead_us) / 1e3
+    assert calibrated.predict_ms(ops, "int8") == pytest.approx(a76.predict_ms(ops, "int8") + extra_ms)
+    assert calibrated.predict_ms(ops, "fp32") == pytest.approx(a76.predict_ms(ops, "fp32"))

@@ -18,9 +18,8 @@ INPUT_SHAPE = (1, 28, 28)
 INFO = SidecarInfo(class_names=tuple(f"class{i}" for i in range(10)), mean=(0.5,), std=(0.5,), input_shape=INPUT_SHAPE)
 RATIOS = (0.3, 0.6)
 
-# The pruner's default ignores only the classifier. Torch-Pruning mis-maps the indices of a channel split
-# (chunk) whose input is a concat + shuffle and crashes in ``pruner.step()``; ignoring the convs that produce
-# the split tensor avoids it (TOOLCHAIN.md, Pruning). Until ``default_ignored`` finds them, this case fails.
+# The pruner's default ignores the classifier and the convs producing a channel split (chunk): Torch-Pruning
+# mis-maps a split whose input is a concat + shuffle and crashes in ``pruner.step()`` (TOOLCHAIN.md, Pruning).
 CASES = [pytest.param(name, ratio, id=f"{name}-{ratio}") for name in ZOO for ratio in RATIOS]
 
 
@@ -51,7 +50,7 @@ def check_pruned_contract(name: str, ratio: float, settings: PruneSettings, tmp_
     before, after = _convs(model), _convs(pruned)
     for layer, channels in after.items():
         if channels != before[layer] and before[layer] >= 8:
-            assert channels % 8 == 0, (layer, before[layer], channels)
+            assert channels % 8 == 0 and channels >= 8, (layer, before[layer], channels)
 
     macs_before = count_macs(trace_ops(model, (1, *INPUT_SHAPE)))
     macs_after = count_macs(trace_ops(pruned, (1, *INPUT_SHAPE)))
@@ -84,3 +83,13 @@ def test_shufflenet_prunes_when_split_producers_are_ignored(ratio: float, tmp_pa
     ]
     settings = PruneSettings(round_to=8, ignored=("classifier", *producers))
     check_pruned_contract("shufflenet_v2", ratio, settings, tmp_path)
+
+
+@pytest.mark.parametrize("importance", ["groupnorm", "bnscale"])
+@pytest.mark.parametrize("name", list(ZOO))
+def test_every_arch_prunes_with_the_newer_criteria(name: str, importance: str) -> None:
+    model = _build(name)
+    x = torch.randn(2, *INPUT_SHAPE)
+    pruned = prune(model, x[:1], 0.5, PruneSettings(round_to=8, importance=importance)).model
+    assert pruned(x).shape == (2, 10)
+    assert _params(pruned) < 0.75 * _params(model)

@@ -78,18 +78,20 @@ def test_measured_search_unreachable_reports_nearest_measured(teacher, latency):
         search_measured(teacher, EXAMPLE, latency, slow, 50.0, PruneSettings(), rounds=2)
 
 
-def test_max_ratio_keeps_round_to_channels_so_latency_keeps_falling(latency):
+def test_max_ratio_goes_until_every_layer_is_at_the_round_to_floor(latency):
     from edgekd.prune.budget_search import max_ratio
     from edgekd.prune.pruner import prune
 
     torch.manual_seed(0)
     model = ResidualCNN((48, 96, 192), blocks_per_stage=1).eval()
-    settings = PruneSettings(round_to=16)
+    settings = PruneSettings(round_to=16, max_ratio=0.95)
     top = max_ratio(model, settings)
-    assert top == pytest.approx(1 - 16 / 48 - 0.01)
+    assert top == pytest.approx(1 - 16 / 192 - 0.01)
+    assert max_ratio(model, PruneSettings(round_to=16)) == 0.9  # the configured cap wins
     at_top = prune(model, EXAMPLE, top, settings)
-    assert min(c for name, c in at_top.channels.items() if name != "classifier") >= 16
-    assert latency(at_top.model) < latency(prune(model, EXAMPLE, top * 0.75, settings).model)
-    # past it, Torch-Pruning leaves whole layers unpruned and the latency goes back up
-    beyond = prune(model, EXAMPLE, 0.9, settings)
-    assert latency(beyond.model) > latency(at_top.model)
+    assert all(c == 16 for name, c in at_top.channels.items() if name != "classifier")
+    # latency keeps falling past the narrowest layer's floor (48 -> 16 at ratio 2/3) ...
+    assert latency(at_top.model) < latency(prune(model, EXAMPLE, 0.7, settings).model)
+    assert latency(prune(model, EXAMPLE, 0.7, settings).model) < latency(prune(model, EXAMPLE, 0.5, settings).model)
+    # ... and past the top nothing changes any more
+    assert latency(prune(model, EXAMPLE, 0.95, settings).model) == pytest.approx(latency(at_top.model))

@@ -71,3 +71,72 @@ def test_channel_split_producers_are_left_whole_by_default():
     assert pruned(torch.randn(2, 1, 28, 28)).shape == (2, 10)
     before, after = conv_channels(model), conv_channels(pruned)
     assert all(after[p] == before[p] for p in producers)
+
+
+def test_round_to_is_a_clamp_kept_counts_are_multiples_never_below(model):
+    settings = PruneSettings(round_to=16)
+    for ratio in (0.3, 0.6, 0.85):
+        channels = prune(model, EXAMPLE, ratio, settings).channels
+        for name, kept in channels.items():
+            if name != "classifier":
+                assert kept >= 16 and kept % 16 == 0, (ratio, name, kept)
+    # at 0.85 the 32-wide layers would round to zero; the clamp keeps 16 while the 64-wide ones go on shrinking
+    deep = prune(model, EXAMPLE, 0.85, settings).channels
+    assert deep["stem.0"] == 16 and deep["stages.1.0.conv1"] == 16
+
+
+def test_layer_at_or_below_round_to_is_left_alone():
+    torch.manual_seed(0)
+    narrow = ResidualCNN((8, 32), blocks_per_stage=1).eval()
+    channels = prune(narrow, EXAMPLE, 0.5, PruneSettings(round_to=8)).channels
+    assert channels["stem.0"] == 8 and channels["stages.1.0.conv1"] == 16
+
+
+def test_per_layer_ratios_prune_only_the_named_groups(model):
+    from edgekd.prune.pruner import prunable_groups
+
+    groups = prunable_groups(model, EXAMPLE, PruneSettings())
+    assert groups["stages.0.0.conv1"] == 32 and "classifier" not in groups
+    result = prune(model, EXAMPLE, 0.0, PruneSettings(), layer_ratios={"stages.0.0.conv1": 0.5})
+    before = conv_channels(model)
+    changed = {n for n, c in result.channels.items() if c != before[n]}
+    assert changed == {"stages.0.0.conv1"} and result.channels["stages.0.0.conv1"] == 16
+
+
+@pytest.mark.parametrize("importance", ["l1", "l2", "groupnorm", "bnscale"])
+def test_every_registered_criterion_prunes_to_a_working_model(model, importance):
+    from edgekd.registry import IMPORTANCES
+
+    assert importance in IMPORTANCES.names()
+    result = prune(model, EXAMPLE, 0.5, PruneSettings(importance=importance))
+    assert result.model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert result.channels["stages.0.0.conv1"] == 16
+
+
+def test_bnscale_keeps_the_channels_with_the_largest_gamma(model):
+    bn = model.stages[0][0].bn1
+    with torch.no_grad():
+        bn.weight.copy_(torch.linspace(0.01, 1.0, 32).flip(0))  # channel 0 largest, channel 31 smallest
+    pruned = prune(model, EXAMPLE, 0.5, PruneSettings(importance="bnscale")).model
+    kept = pruned.stages[0][0].bn1.weight.detach()
+    assert torch.allclose(kept, bn.weight.detach()[:16])  # the 16 largest, in order
+
+
+def test_groupnorm_keeps_the_channels_with_the_largest_group_weight(model):
+    # the stem shares its channels with every layer of stage 0's residual stream (one group); boost 8 of them
+    with torch.no_grad():
+        model.stem[0].weight[:8] *= 100.0
+        model.stem[0].weight[8:] *= 0.01
+    g = prune(model, EXAMPLE, 0.5, PruneSettings(importance="groupnorm")).model
+    assert g.stem[0].out_channels == 16
+    assert (g.stem[0].weight.abs().amax((1, 2, 3)) > 1.0).sum() == 8  # the 8 boosted channels survive
+
+
+def test_bnscale_falls_back_to_magnitude_where_a_group_has_no_batchnorm():
+    from edgekd.models.zoo import ZOO
+
+    torch.manual_seed(0)
+    vit = ZOO["tiny_vit"]().eval()
+    pruned = prune(vit, EXAMPLE, 0.5, PruneSettings(importance="bnscale")).model
+    assert pruned(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert sum(p.numel() for p in pruned.parameters()) < 0.6 * sum(p.numel() for p in vit.parameters())

@@ -1,0 +1,116 @@
+"""What ``edgekd prune`` does, as library calls: prune to a budget, or sweep pruning ratios.
+
+Inputs are resolved exactly as ``edgekd build`` resolves them (:func:`edgekd.pipeline.inputs.resolve`);
+teacher logits for fine-tuning come from the same stage cache as builds (``<out>/.stages``).
+Outputs are written atomically: ``student.pt`` + ``prune.json`` (budget), ``sweep.json`` (sweep).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from edgekd.bench.latency_model import LatencyModel, count_macs, trace_ops
+from edgekd.pipeline.atomic import atomic_write_text
+from edgekd.pipeline.inputs import BuildInputs
+from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
+from edgekd.prune.budget_search import search_ratio
+from edgekd.prune.pruner import PruneSettings
+from edgekd.prune.sensitivity import RefineSettings, refine
+from edgekd.prune.sweep import SweepSettings, run_sweep
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PruneJob:
+    """Options of ``edgekd prune`` beyond the build inputs."""
+
+    importance: str | None = None
+    refine: bool = True
+    calibration_images: int = 64
+    measure: bool = True
+
+
+def _settings(inputs: BuildInputs, job: PruneJob) -> PruneSettings:
+    cfg = inputs.config.prune
+    return PruneSettings(job.importance or cfg.importance, inputs.profile.prune.round_to, tuple(cfg.ignored_layers),
+                         cfg.max_ratio)  # fmt: skip
+
+
+def _predictor(inputs: BuildInputs) -> tuple[LatencyModel, Callable[[nn.Module], float]]:
+    model = LatencyModel.for_target(inputs.profile)
+    shape = (1, *inputs.data.input_shape)
+    precision, threads = inputs.profile.primary.precision, inputs.profile.budget.threads
+
+    def predict(m: nn.Module) -> float:
+        return model.predict_ms(trace_ops(m, shape), precision, threads)
+
+    return model, predict
+
+
+def prune_to_budget(
+    inputs: BuildInputs, out_dir: Path, job: PruneJob, progress: ProgressReporter = NULL_PROGRESS
+) -> dict:
+    """Uniform ratio by bisection on the predicted latency, then per-layer refinement; writes the student.
+
+    Raises BudgetUnreachableError (exit 1) with the nearest achievable latency when nothing fits.
+    """
+    from edgekd.models.loading import save_student
+
+    settings = _settings(inputs, job)
+    latency_model, predict = _predictor(inputs)
+    example = inputs.data.to_tensor(inputs.data.test.x[:1])
+    found = search_ratio(inputs.teacher, example, predict, inputs.budget_ms, settings, inputs.config.prune.margin,
+                         progress=progress)  # fmt: skip
+    record: dict = {"uniform_ratio": found.result.ratio, "uniform_predicted_ms": round(found.latency_ms, 4),
+                    "target_ms": round(found.target_ms, 4), "budget_ms": inputs.budget_ms}  # fmt: skip
+    result = found.result
+    if job.refine:
+        images = inputs.data.to_tensor(inputs.data.train.x[: job.calibration_images])
+        plan = refine(inputs.teacher, example, predict, inputs.budget_ms, settings, images, found,
+                      RefineSettings(), progress)  # fmt: skip
+        record["refinement"] = plan.to_json()
+        result = plan.result
+    shape = (1, *inputs.data.input_shape)
+    record.update({
+        "target": inputs.profile.name, "precision": inputs.profile.primary.precision,
+        "threads": inputs.profile.budget.threads, "importance": settings.importance, "round_to": settings.round_to,
+        "ratio": result.ratio, "predicted_ms": round(predict(result.model), 4), "evidence": "predicted",
+        "latency_model": latency_model.describe(), "channels": result.channels,
+        "params": int(sum(p.numel() for p in result.model.parameters())),
+        "macs": count_macs(trace_ops(result.model, shape)), "evaluated": found.evaluated,
+    })  # fmt: skip
+    save_student(result.model, out_dir / "student.pt", inputs.config.teacher.factory)
+    atomic_write_text(out_dir / "prune.json", json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def sweep(
+    inputs: BuildInputs,
+    out_dir: Path,
+    job: PruneJob,
+    settings: SweepSettings,
+    progress: ProgressReporter = NULL_PROGRESS,
+) -> dict:
+    """Run the capacity sweep (see :mod:`edgekd.prune.sweep`) and write ``<out_dir>/sweep.json``."""
+    from edgekd.pipeline.cache import StageCache
+    from edgekd.pipeline.stages import StageContext, host_measure, teacher_logits
+
+    ctx = StageContext(inputs, StageCache(out_dir / ".stages"), progress)
+    soft = teacher_logits(ctx, "train", settings.train_samples)
+    latency_model, predict = _predictor(inputs)
+    measure = host_measure(ctx) if job.measure and inputs.profile.measured_locally else None
+    torch.manual_seed(settings.seed)
+    data = run_sweep(inputs.teacher, inputs.data, soft, predict, measure, _settings(inputs, job), settings, progress)
+    data["settings"].update({"target": inputs.profile.name, "precision": inputs.profile.primary.precision,
+                             "threads": inputs.profile.budget.threads, "latency_model": latency_model.describe(),
+                             "measured_evidence": "measured-host" if measure else None})  # fmt: skip
+    atomic_write_text(out_dir / "sweep.json", json.dumps(data, indent=2) + "\n")
+    return data
