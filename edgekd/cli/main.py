@@ -46,6 +46,7 @@ def _register() -> None:
         bench_cmd,
         build_cmd,
         calibrate_cmd,
+        distill_cmd,
         emulator_cmd,
         example_cmd,
         export_cmd,
@@ -63,6 +64,7 @@ def _register() -> None:
     cli.add_command(calibrate_cmd.calibrate_latency)
     cli.add_command(emulator_cmd.emulator)
     cli.add_command(prune_cmd.prune)
+    cli.add_command(distill_cmd.distill)
 
 
 def _one_line(message: str) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 EXAMPLE_FACTORY = "edgekd.models.example_teacher:example_teacher"
 
@@ -25,19 +26,67 @@ class PruneConfig(Strict):
     max_ratio: float = Field(default=0.9, gt=0, lt=1)
 
 
+class ExtraTeacherConfig(Strict):
+    """A further teacher for multi-teacher KD: a state dict for ``factory``, or an edgekd student file."""
+
+    weights: Path = Field(description="state-dict file, or a student.pt written by edgekd (pruned)")
+    factory: str = Field(default=EXAMPLE_FACTORY, description="'module:function' the weights fit")
+
+
 class DistillConfig(Strict):
+    """Distillation: losses and their weights, the schedule, sweeps and the teacher-assistant chain.
+
+    ``total = Σ losses[name] · loss_name + weight_ce · CE``; ``kd`` itself is
+    ``alpha · T² · KL + (1 - alpha) · CE``.
+    """
+
     epochs: int = Field(default=1, gt=0)
     batch_size: int = Field(default=128, gt=0)
     lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=5e-4, ge=0)
+    warmup_epochs: float = Field(default=0.1, ge=0, description="linear warm-up, then cosine decay")
+    patience: int = Field(default=3, gt=0, description="stop after this many epochs without a better val accuracy")
     temperature: float = Field(default=4.0, gt=0)
     alpha: float = Field(default=0.7, ge=0, le=1)
+    losses: dict[str, float] = Field(default_factory=lambda: {"kd": 1.0}, description="loss name -> weight")
+    weight_ce: float = Field(default=0.0, ge=0, description="weight of plain cross-entropy on the labels")
+    loss_options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-loss arguments")
+    hint_layers: list[tuple[str, str]] = Field(
+        default_factory=list, description="[teacher_path, student_path] pairs; empty = paired by relative depth"
+    )
+    auto_pairs: int = Field(default=1, gt=0, description="layer pairs chosen automatically when hint_layers empty")
+    teachers: list[ExtraTeacherConfig] = Field(default_factory=list, description="extra teachers (multi-teacher)")
+    multi_mode: Literal["mean", "confidence"] = "mean"
+    assistant: Literal["auto"] | float | None = Field(
+        default=None, description="teacher-assistant chain: 'auto' (geometric-mean size) or the TA's prune ratio"
+    )
     max_train_samples: int | None = Field(default=None, gt=0)
     seed: int = 0
+    checkpoint_dir: Path | None = Field(default=None, description="write a checkpoint each epoch here")
+    resume: bool = Field(default=False, description="continue from checkpoint_dir/last.pt")
+
+    @field_validator("losses")
+    @classmethod
+    def _weights_non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not v >= 0}
+        if bad:
+            raise ValueError(f"loss weights must be >= 0 (got {bad})")
+        return value
+
+    @field_validator("assistant")
+    @classmethod
+    def _assistant_ratio(cls, value: str | float | None) -> str | float | None:
+        if isinstance(value, float) and not 0 < value < 1:
+            raise ValueError(f"an assistant prune ratio must be in (0, 1) (got {value})")
+        return value
 
 
 class ExportConfig(Strict):
     calibration_samples: int = Field(default=256, gt=0)
     parity_samples: int | None = Field(default=None, gt=0, description="test samples; None = all")
+    arm_parity_samples: int = Field(
+        default=100, ge=0, description="test samples run under Arm emulation for Arm targets (~1 s each); 0 = off"
+    )
 
 
 class BenchConfig(Strict):

@@ -1,8 +1,18 @@
-"""Training loop shared by teacher training and distillation.
+"""Training loop shared by teacher training, distillation and QAT.
 
 AdamW, linear warm-up then cosine decay, early stopping on validation accuracy of the task
-(never on the distillation loss), fixed seeds, the teacher frozen in eval mode with no gradients.
+(never on the distillation loss), fixed seeds, the teacher frozen in eval mode with no gradients,
+a checkpoint after every epoch (``checkpoint_dir``; ``resume`` continues an interrupted run).
 The loss is pluggable: ``loss_fn(student_logits, labels, teacher_logits) -> tensor``.
+
+The validation accuracy of the model as handed in is measured first (``eval_initial``): a fine-tune
+that never beats it returns the original weights, so distilling an already-trained student cannot
+make it worse on validation.
+
+Callers with a model that is not switched by ``.train()``/``.eval()`` (a QAT-prepared ``torch.export``
+GraphModule) pass ``to_train``/``to_eval`` callables, e.g.
+``TrainSettings(to_train=torchao.quantization.pt2e.move_exported_model_to_train,
+to_eval=torchao.quantization.pt2e.move_exported_model_to_eval)``.
 """
 
 from __future__ import annotations
@@ -10,8 +20,10 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,6 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekd.data.datasets import DatasetBundle, Split
+from edgekd.distill.checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from edgekd.distill.teacher_cache import TeacherCache
+from edgekd.errors import ConfigError
 from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
 
 log = logging.getLogger(__name__)
@@ -40,6 +55,26 @@ class TrainSettings:
     max_train_samples: int | None = None
     patience: int = 3
     threads: int | None = None
+    warmup_epochs: float | None = None
+    """Overrides ``warmup_fraction`` when set."""
+    eval_initial: bool = True
+    checkpoint_dir: Path | None = None
+    resume: bool = False
+    to_train: Callable[[nn.Module], object] | None = None
+    """Puts the model in training mode (default ``model.train()``)."""
+    to_eval: Callable[[nn.Module], object] | None = None
+    """Puts the model in inference mode (default ``model.eval()``)."""
+
+    def fingerprint(self) -> dict[str, object]:
+        """The settings that shape the schedule (what a resumed checkpoint must agree with)."""
+        skip = {"threads", "checkpoint_dir", "resume", "to_train", "to_eval", "patience"}
+        return {k: v for k, v in asdict(self).items() if k not in skip}
+
+    def set_train(self, model: nn.Module) -> None:
+        _ = self.to_train(model) if self.to_train is not None else model.train()
+
+    def set_eval(self, model: nn.Module) -> None:
+        _ = self.to_eval(model) if self.to_eval is not None else model.eval()
 
 
 @dataclass
@@ -48,6 +83,10 @@ class TrainResult:
     epochs_run: int
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    initial_val_accuracy: float | None = None
+    best_epoch: int = 0
+    """0 when no epoch beat the initial weights (which were then kept)."""
+    resumed_from_epoch: int = 0
 
 
 def seed_everything(seed: int) -> None:
@@ -101,22 +140,51 @@ def _step_loss(
     x: torch.Tensor,
     y: torch.Tensor,
     loss_fn: LossFn,
-    cached: torch.Tensor | None,
+    cached: tuple[torch.Tensor, dict[str, torch.Tensor]] | None,
     teacher: nn.Module | None,
     paths: dict[str, list[str]],
 ) -> torch.Tensor:
-    """One batch's loss: cached teacher logits, or a live (frozen) teacher with feature hooks."""
+    """One batch's loss: cached teacher outputs, or a live (frozen) teacher with feature hooks.
+
+    Hooks live only for this batch: they are removed on exit from the ``with`` block, also on errors.
+    """
     from edgekd.distill.feature_hooks import FeatureHooks
 
-    if teacher is None or (cached is not None and not any(paths.values())):
-        return loss_fn(model(x), y, cached)
+    wants_features = any(paths.values())
+    if cached is not None and (not wants_features or all(p in cached[1] for p in paths["teacher"])):
+        if not wants_features:
+            return loss_fn(model(x), y, cached[0])
+        with FeatureHooks(model, paths["student"]) as sh:
+            out = model(x)
+            return loss_fn(out, y, cached[0], features={"teacher": cached[1], "student": sh.features})
+    if teacher is None:
+        if wants_features:
+            raise ConfigError("feature losses need a teacher module or cached teacher features")
+        return loss_fn(model(x), y, None)
     with FeatureHooks(teacher, paths["teacher"], detach=True) as th, FeatureHooks(model, paths["student"]) as sh:
         with torch.no_grad():
             t_logits = teacher(x)
         out = model(x)
-        if not any(paths.values()):
+        if not wants_features:
             return loss_fn(out, y, t_logits)
         return loss_fn(out, y, t_logits, features={"teacher": th.features, "student": sh.features})
+
+
+def _val_accuracy(model: nn.Module, data: DatasetBundle, settings: TrainSettings, batch_size: int = 256) -> float:
+    settings.set_eval(model)
+    with torch.no_grad():
+        out = [model(x).float().numpy() for x, _, _ in data.batches(data.val, batch_size)]
+    logits = np.concatenate(out) if out else np.zeros((0, data.num_classes), np.float32)
+    return accuracy(logits, data.val.y)
+
+
+def _as_cache(teacher_logits: np.ndarray | TeacherCache | None, n: int) -> TeacherCache | None:
+    if teacher_logits is None:
+        return None
+    cache = teacher_logits if isinstance(teacher_logits, TeacherCache) else TeacherCache(teacher_logits)
+    if len(cache) < n:
+        raise ConfigError(f"teacher outputs cover {len(cache)} training samples but {n} are trained on")
+    return cache
 
 
 def train(
@@ -124,49 +192,78 @@ def train(
     data: DatasetBundle,
     settings: TrainSettings,
     loss_fn: LossFn = ce_loss,
-    teacher_logits: np.ndarray | None = None,
+    teacher_logits: np.ndarray | TeacherCache | None = None,
     progress: ProgressReporter = NULL_PROGRESS,
     description: str = "train",
     teacher: nn.Module | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``data.train``; keep the weights with the best val accuracy.
 
-    ``teacher_logits`` (one row per training sample, same order) feed ``loss_fn`` as soft targets.
-    With ``teacher`` given (frozen, eval mode, no gradients) it runs on each batch instead, which
-    feature losses (hint, AT, layer RKD/SPKD) need; their learned adapters are trained too.
+    Args:
+        model: The student (or a QAT-prepared module with ``settings.to_train``/``to_eval``).
+        data: Train and val splits; early stopping reads val accuracy.
+        settings: Schedule, seed, checkpointing.
+        loss_fn: ``(student_logits, labels, teacher_logits[, features=...]) -> loss``; an ``nn.Module``
+            loss (hint adapters) is trained too, and its ``feature_paths()`` are hooked per batch.
+        teacher_logits: One row per training sample (same order), or a :class:`TeacherCache` with
+            teacher features too; used instead of running the teacher when it covers what the loss needs.
+        progress: Shows a bar with the running loss and the val accuracy.
+        description: Label of the progress bar and log lines.
+        teacher: Frozen (eval mode, no gradients) teacher run on each batch when nothing is cached.
     """
-    import time
-
     seed_everything(settings.seed)
     if settings.threads:
         torch.set_num_threads(settings.threads)
     train_split = data.train.subset(settings.max_train_samples)
     steps_per_epoch = math.ceil(len(train_split) / settings.batch_size)
     total = steps_per_epoch * settings.epochs
-    warmup = max(1, int(total * settings.warmup_fraction))
+    if settings.warmup_epochs is not None:
+        warmup = max(1, round(settings.warmup_epochs * steps_per_epoch))
+    else:
+        warmup = max(1, int(total * settings.warmup_fraction))
     params = list(model.parameters())
     if isinstance(loss_fn, nn.Module):
         params += list(loss_fn.parameters())
     if teacher is not None:
         teacher.eval().requires_grad_(False)
     paths = _feature_paths(loss_fn)
+    cache = _as_cache(teacher_logits, len(train_split))
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     gen = torch.Generator().manual_seed(settings.seed)
-    best_acc, best_state, stale, step = -1.0, None, 0, 0
+    best_acc, best_state, best_epoch, stale, step, start_epoch = -1.0, None, 0, 0, 0, 0
     history: list[dict[str, float]] = []
+    initial: float | None = None
     started = time.perf_counter()
-    soft = torch.from_numpy(teacher_logits).float() if teacher_logits is not None else None
+    print_ = fingerprint(settings.fingerprint())
+    state = load_checkpoint(settings.checkpoint_dir, print_) if settings.resume and settings.checkpoint_dir else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        if isinstance(loss_fn, nn.Module):
+            loss_fn.load_state_dict(state["loss"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        best_acc, best_state, best_epoch = state["best_acc"], state["best_state"], state["best_epoch"]
+        stale, step, start_epoch, history = state["stale"], state["step"], state["epoch"], state["history"]
+        initial = state["initial"]
+    elif settings.eval_initial:
+        initial = _val_accuracy(model, data, settings)
+        best_acc, best_state = initial, copy.deepcopy(model.state_dict())
+        log.info("%s: val acc %.4f before training", description, initial)
     with progress.task(description, total=total) as task:
-        for epoch in range(settings.epochs):
-            model.train()
+        task.advance(step, val_acc=initial if initial is not None else 0.0)
+        for epoch in range(start_epoch, settings.epochs):
+            if state is not None and stale >= settings.patience:
+                break
+            settings.set_train(model)
             running = 0.0
             for x, y, idx in data.batches(train_split, settings.batch_size, True, settings.seed + epoch):
                 if settings.augment:
                     x = augment_batch(x, gen)
                 for group in opt.param_groups:
                     group["lr"] = lr_at(step, total, warmup, settings.lr)
-                t = soft[torch.from_numpy(idx)] if soft is not None else None
-                loss = _step_loss(model, x, y, loss_fn, t, teacher, paths)
+                cached = cache.batch(idx) if cache is not None else None
+                loss = _step_loss(model, x, y, loss_fn, cached, teacher, paths)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -174,17 +271,28 @@ def train(
                 value = float(loss.detach())
                 running = 0.9 * running + 0.1 * value if step > 1 else value
                 task.advance(1, loss=running)
-            val_acc = accuracy(predict_logits(model, data, data.val), data.val.y)
+            val_acc = _val_accuracy(model, data, settings)
             history.append({"epoch": epoch + 1, "loss": running, "val_accuracy": val_acc})
-            task.advance(0, val_acc=val_acc)
+            task.advance(0, loss=running, val_acc=val_acc)
             log.info("%s epoch %d: loss %.4f val acc %.4f", description, epoch + 1, running, val_acc)
             if val_acc > best_acc:
-                best_acc, best_state, stale = val_acc, copy.deepcopy(model.state_dict()), 0
+                best_acc, best_state, best_epoch, stale = val_acc, copy.deepcopy(model.state_dict()), epoch + 1, 0
             else:
                 stale += 1
-                if stale >= settings.patience:
-                    break
+            if settings.checkpoint_dir is not None:
+                save_checkpoint(settings.checkpoint_dir, {
+                    "fingerprint": print_, "epoch": epoch + 1, "step": step, "model": model.state_dict(),
+                    "loss": loss_fn.state_dict() if isinstance(loss_fn, nn.Module) else {},
+                    "optimizer": opt.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                    "best_acc": best_acc, "best_state": best_state, "best_epoch": best_epoch, "stale": stale,
+                    "history": history, "initial": initial,
+                })  # fmt: skip
+            if stale >= settings.patience:
+                break
     if best_state is not None:
         model.load_state_dict(best_state)
-    model.eval()
-    return TrainResult(best_acc, len(history), history, time.perf_counter() - started)
+    if initial is not None and best_epoch == 0:
+        log.warning("%s: no epoch beat the initial val accuracy %.4f; kept the initial weights", description, initial)
+    settings.set_eval(model)
+    return TrainResult(best_acc, len(history), history, time.perf_counter() - started, initial, best_epoch,
+                       start_epoch)  # fmt: skip

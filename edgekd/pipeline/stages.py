@@ -20,8 +20,8 @@ from torch import nn
 
 from edgekd.bench.latency_model import LatencyModel, count_macs, trace_ops
 from edgekd.config.target_profile import host_cpu_name
-from edgekd.distill.losses.kd_loss import KDLoss
 from edgekd.distill.trainer import TrainSettings, predict_logits, train
+from edgekd.errors import ConfigError
 from edgekd.models.loading import load_student, save_student
 from edgekd.pipeline.cache import StageCache
 from edgekd.pipeline.hashing import sha256_file
@@ -155,25 +155,45 @@ def prune_stage(ctx: StageContext) -> tuple[Path, dict]:
 
 
 def distill_stage(ctx: StageContext, pruned: Path) -> tuple[Path, dict]:
-    """Fine-tune the pruned student with response KD from the teacher."""
+    """Fine-tune the pruned student with the configured distillation losses (default: response KD).
+
+    Teacher logits come from the stage cache; feature losses (hint, at, rkd, spkd) add the paired
+    teacher feature maps, computed once for the training split. The cache key covers the whole
+    distill config, so any change of loss, weight or schedule retrains.
+    """
+    from edgekd.distill.loss_setup import make_loss
+    from edgekd.distill.teacher_cache import TeacherCache, compute_teacher_cache
+
     inp, cfg = ctx.inputs, ctx.inputs.config.distill
+    if cfg.teachers or cfg.assistant is not None:
+        raise ConfigError("distill.teachers and distill.assistant are for `edgekd distill`; the build uses one teacher")
     key_in = {"student": sha256_file(pruned), "teacher": inp.teacher_key, "data": inp.data.digest,
-              "distill": cfg.model_dump()}  # fmt: skip
+              "distill": cfg.model_dump(mode="json", exclude={"checkpoint_dir", "resume"})}  # fmt: skip
     key = ctx.cache.key(key_in)
     hit = ctx.cache.lookup("distill", key)
     if hit is None:
-        soft = teacher_logits(ctx, "train", cfg.max_train_samples)
         student = load_student(pruned, inp.config.teacher.factory)
+        loss = make_loss(cfg, inp.teacher, student, ctx.inputs.data.to_tensor(inp.data.test.x[:2]))
+        paths = loss.feature_paths()["teacher"]
+        if paths:
+            with ctx.progress.task("teacher features (cached once)", total=None):
+                soft = compute_teacher_cache([inp.teacher], inp.data, inp.data.train.subset(cfg.max_train_samples),
+                                             paths)  # fmt: skip
+        else:
+            soft = TeacherCache(teacher_logits(ctx, "train", cfg.max_train_samples))
         settings = TrainSettings(
-            epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, augment=False,
-            max_train_samples=cfg.max_train_samples, patience=cfg.epochs,
+            epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+            warmup_epochs=cfg.warmup_epochs, seed=cfg.seed, augment=False, max_train_samples=cfg.max_train_samples,
+            patience=cfg.patience, checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume,
         )  # fmt: skip
-        loss = KDLoss(cfg.temperature, cfg.alpha)
-        result = train(student, inp.data, settings, loss, soft, ctx.progress, "distill (KD)")
+        names = "+".join(cfg.losses) or "ce"
+        result = train(student, inp.data, settings, loss, soft, ctx.progress, f"distill ({names})")
         with ctx.cache.produce("distill", key, key_in) as tmp:
             save_student(student, tmp / "student.pt", inp.config.teacher.factory)
             record = {"best_val_accuracy": result.best_val_accuracy, "epochs_run": result.epochs_run,
-                      "history": result.history, "seconds": result.seconds, "loss": "kd",
+                      "initial_val_accuracy": result.initial_val_accuracy, "best_epoch": result.best_epoch,
+                      "history": result.history, "seconds": result.seconds, "loss": names,
+                      "losses": cfg.losses, "weight_ce": cfg.weight_ce,
                       "temperature": cfg.temperature, "alpha": cfg.alpha}  # fmt: skip
             (tmp / "distill.json").write_text(json.dumps(record, indent=2))
         hit = ctx.cache.path("distill", key)

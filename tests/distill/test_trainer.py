@@ -6,6 +6,7 @@ import torch
 
 from edgekd.data.bundled import example_dataset
 from edgekd.distill.trainer import TrainSettings, accuracy, lr_at, predict_logits, train
+from edgekd.errors import ConfigError
 from edgekd.models.example_teacher import ResidualCNN
 
 
@@ -53,3 +54,40 @@ def test_feature_losses_train_student_and_adapters_with_a_live_teacher():
     assert all(p.grad is None or not p.requires_grad for p in teacher.parameters())
     assert not any(m._forward_hooks for m in [*teacher.modules(), *student.modules()])
     assert set(loss.last_values) >= {"kd", "hint", "at", "ce", "total"}
+
+
+def test_a_fine_tune_that_only_hurts_returns_the_initial_weights(tiny_data):
+    torch.manual_seed(0)
+    model = ResidualCNN((8, 16), 1)
+    train(model, tiny_data, TrainSettings(epochs=2, batch_size=64, lr=5e-3, augment=False))
+    before = predict_logits(model, tiny_data, tiny_data.val)
+    start = accuracy(before, tiny_data.val.y)
+    assert start > 0.15  # learned something (chance is 0.1)
+    result = train(model, tiny_data, TrainSettings(epochs=1, batch_size=64, lr=50.0, augment=False))  # diverges
+    assert result.initial_val_accuracy == pytest.approx(start)
+    assert result.best_epoch == 0 and result.history[0]["val_accuracy"] < start
+    np.testing.assert_allclose(predict_logits(model, tiny_data, tiny_data.val), before, atol=1e-6)
+
+
+def test_mode_switch_callables_replace_train_and_eval(tiny_data):
+    calls = []
+    settings = TrainSettings(epochs=2, batch_size=128, augment=False,
+                             to_train=lambda m: calls.append("train") or m.train(),
+                             to_eval=lambda m: calls.append("eval") or m.eval())  # fmt: skip
+    model = ResidualCNN((8, 8), 1)
+    train(model, tiny_data, settings)
+    assert calls == ["eval", "train", "eval", "train", "eval", "eval"]
+    assert not model.training
+
+
+def test_hooks_are_released_when_a_training_step_fails(tiny_data):
+    from edgekd.distill.combined_loss import build_loss
+
+    teacher, student = ResidualCNN((16, 32), 1).eval(), ResidualCNN((8, 16), 1)
+    loss = build_loss(
+        {"hint": 1.0}, hint={"pairs": [("stages.1", "stages.1")], "teacher_channels": [32], "student_channels": [99]}
+    )  # wrong width: fails in the first step
+    with pytest.raises(ConfigError, match="declared widths"):
+        train(student, tiny_data, TrainSettings(epochs=1, augment=False), loss, teacher=teacher)
+    assert not any(m._forward_hooks for m in [*teacher.modules(), *student.modules()])
+    assert all(not p.requires_grad for p in teacher.parameters())
