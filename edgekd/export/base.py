@@ -72,6 +72,34 @@ class SidecarInfo:
         )
 
 
+@dataclass(frozen=True)
+class QuantizedModel:
+    """A model already quantised by training (QAT), ready for one format's ``export_quantized``.
+
+    Attributes:
+        format: the exporter that takes it (``tflite``, ``openvino``, ``onnx``).
+        module: the quantised torch model (a converted PT2E graph, or an NNCF-quantised model).
+        method: how it was quantised (``qat-pt2e``, ``qat-nncf``); recorded in the artifact's meta.
+        layout: input layout of ``module`` (``NHWC`` for the PT2E graph made for TFLite).
+        quantizer: the PT2E quantiser the graph was prepared with (TFLite only).
+    """
+
+    format: str
+    module: nn.Module
+    method: str
+    layout: str = "NCHW"
+    quantizer: object | None = None
+
+
+def check_quantized(exporter: Exporter, qmodel: QuantizedModel) -> None:
+    """ConfigError unless ``qmodel`` was quantised for ``exporter``'s format."""
+    if qmodel.format != exporter.name:
+        raise ConfigError(
+            f"a model quantised for {qmodel.format} ({qmodel.method}) cannot be exported as {exporter.name}; "
+            f"run quantisation-aware training for {exporter.name} or use quantization mode 'ptq'"
+        )
+
+
 @runtime_checkable
 class Exporter(Protocol):
     """Turns a torch model into one deployable file (or folder) and runs it back on the host.
@@ -124,6 +152,19 @@ class Exporter(Protocol):
         Raises:
             InputError: the artifact or its sidecar is missing, truncated or corrupt.
         """
+        ...
+
+
+@runtime_checkable
+class QuantizedExporter(Protocol):
+    """An exporter that also writes a model already quantised by training (see :class:`QuantizedModel`)."""
+
+    name: str
+
+    def export_quantized(
+        self, qmodel: QuantizedModel, example: torch.Tensor, out_dir: Path, info: SidecarInfo, opset: int = 17
+    ) -> Artifact:
+        """Write ``qmodel`` as ``<out_dir>/model-int8<suffix>`` with its sidecar, atomically, no calibration."""
         ...
 
 

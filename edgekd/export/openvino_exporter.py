@@ -14,6 +14,8 @@ Choices, measured on openvino 2026.4 / nncf 3.4 on an AVX-512 (VNNI, BF16) x86 h
   largest logit error ~4x (6.8 vs 1.8) for a negligible share of the compute.
 * ``overflow_fix`` (7-bit weights) only helps x86 CPUs without VNNI, whose u8s8 multiply-add
   saturates: it is disabled by default; ``OpenvinoExporter(reduce_range=True)`` enables it.
+* :meth:`OpenvinoExporter.export_quantized` takes a model already fake-quantised and fine-tuned by NNCF
+  QAT (``edgekd.distill.qat_nncf``): ``convert_model`` turns its quantisers into int8 FakeQuantize ops.
 * OpenVINO and NNCF telemetry write under ``$HOME`` (and may send data) on first import unless a CI
   environment is detected: imports and conversions run with ``CI=true`` / ``NNCF_CI=1`` set.
 """
@@ -39,10 +41,12 @@ from edgekd.export.base import (
     INPUT_NAME,
     OUTPUT_NAME,
     PRECISIONS,
+    QuantizedModel,
     RuntimeFn,
     SidecarInfo,
     artifact_path,
     as_input,
+    check_quantized,
     check_request,
     conversion_error,
     float_nchw_sidecar,
@@ -118,20 +122,43 @@ class OpenvinoExporter:
         final = artifact_path(out_dir, precision, self.suffix)
         started = time.perf_counter()
         ov_model = _convert(ov, model, example, info)
+        extra: dict[str, object] = {"xml": XML_NAME}
         if precision == "int8":
             assert calibration is not None  # checked by check_request
             ov_model = _quantize(ov_model, calibration, self.reduce_range)
+            extra["reduce_range"] = self.reduce_range
+        artifact = self._save(ov, ov_model, final, precision, info, out_dir, extra)
+        log.info("openvino %s export took %.1f s", precision, time.perf_counter() - started)
+        return artifact
+
+    def export_quantized(
+        self, qmodel: QuantizedModel, example: torch.Tensor, out_dir: Path, info: SidecarInfo, opset: int = 17
+    ) -> Artifact:
+        """Export an NNCF-QAT model to ``<out_dir>/model-int8.openvino/`` without calibration.
+
+        Raises:
+            ConfigError: ``qmodel`` was not quantised for openvino.
+            ToolchainError: the conversion failed.
+        """
+        check_quantized(self, qmodel)
+        ov = _openvino()
+        final = artifact_path(out_dir, "int8", self.suffix)
+        started = time.perf_counter()
+        ov_model = _convert(ov, qmodel.module, example, info)
+        extra: dict[str, object] = {"xml": XML_NAME, "quantization": qmodel.method}
+        artifact = self._save(ov, ov_model, final, "int8", info, out_dir, extra)
+        log.info("openvino int8 (%s) export took %.1f s", qmodel.method, time.perf_counter() - started)
+        return artifact
+
+    def _save(
+        self, ov: ModuleType, ov_model: Any, final: Path, precision: str, info: SidecarInfo, out_dir: Path, extra: dict
+    ) -> Artifact:
         with staging_dir(out_dir) as tmp:
             staged = tmp / final.name
             staged.mkdir()
             ov.save_model(ov_model, str(staged / XML_NAME), compress_to_fp16=False)
-            extra: dict[str, object] = {"xml": XML_NAME}
-            if precision == "int8":
-                extra["reduce_range"] = self.reduce_range
             sidecar = float_nchw_sidecar(self.name, precision, info)
-            artifact = publish_artifact(self.name, precision, staged, final, sidecar, **extra)
-        log.info("openvino %s export took %.1f s", precision, time.perf_counter() - started)
-        return artifact
+            return publish_artifact(self.name, precision, staged, final, sidecar, **extra)
 
     def load_runtime(self, artifact: Artifact, threads: int = 1) -> RuntimeFn:
         """OpenVINO CPU plugin, ``threads`` threads, latency hint, f32 (see :class:`Exporter`)."""

@@ -9,6 +9,8 @@
   ``litert_torch.convert(..., quant_config=QuantConfig(pt2e_quantizer=...))``. The result is fully
   int8 including its input and output; the runtime quantises inputs and dequantises outputs with the
   scales recorded in the sidecar.
+* :meth:`TfliteExporter.export_quantized` takes a graph already quantised by PT2E QAT
+  (``edgekd.distill.qat_pt2e``): it skips calibration and converts that graph as it is.
 * litert-torch and ai-edge-litert are imported only inside the methods (they are heavy and optional:
   ``pip install edgekd[tflite]``).
 """
@@ -31,10 +33,12 @@ from torch import nn
 from edgekd.errors import InputError, ToolchainError
 from edgekd.export.base import (
     PRECISIONS,
+    QuantizedModel,
     RuntimeFn,
     SidecarInfo,
     artifact_path,
     as_input,
+    check_quantized,
     check_request,
     conversion_error,
     publish_artifact,
@@ -89,6 +93,34 @@ class TfliteExporter:
             sidecar = _sidecar_for(staged, precision, info)
             artifact = publish_artifact(self.name, precision, staged, final, sidecar)
         log.info("tflite %s export took %.1f s", precision, time.perf_counter() - started)
+        return artifact
+
+    def export_quantized(
+        self, qmodel: QuantizedModel, example: torch.Tensor, out_dir: Path, info: SidecarInfo, opset: int = 17
+    ) -> Artifact:
+        """Export a PT2E-QAT graph (NHWC input) to ``<out_dir>/model-int8.tflite`` without calibration.
+
+        Raises:
+            ConfigError: ``qmodel`` was not quantised for tflite.
+            ToolchainError: the converter failed.
+        """
+        check_quantized(self, qmodel)
+        final = artifact_path(out_dir, "int8", self.suffix)
+        started = time.perf_counter()
+        litert_torch = _import_litert()
+        sample = example[:1].permute(0, 2, 3, 1).contiguous()
+        with staging_dir(out_dir) as tmp:
+            staged = tmp / final.name
+            printed = io.StringIO()
+            with temp_environ(**_QUIET_ENV), warnings.catch_warnings(), contextlib.redirect_stdout(printed):
+                warnings.simplefilter("ignore")
+                try:
+                    _from_pt2e(litert_torch, qmodel.module, sample, qmodel.quantizer).export(str(staged))
+                except Exception as exc:  # litert-torch raises RuntimeError, NotImplementedError, jax errors...
+                    raise conversion_error("tflite", exc) from exc
+            sidecar = _sidecar_for(staged, "int8", info)
+            artifact = publish_artifact(self.name, "int8", staged, final, sidecar, quantization=qmodel.method)
+        log.info("tflite int8 (%s) export took %.1f s", qmodel.method, time.perf_counter() - started)
         return artifact
 
     def load_runtime(self, artifact: Artifact, threads: int = 1) -> RuntimeFn:
@@ -163,7 +195,6 @@ def _import_litert() -> ModuleType:
 
 def _quantized(litert_torch: ModuleType, wrapped: nn.Module, sample: torch.Tensor, calibration: np.ndarray) -> Any:
     from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
-    from litert_torch.quantize.quant_config import QuantConfig
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
@@ -179,6 +210,13 @@ def _quantized(litert_torch: ModuleType, wrapped: nn.Module, sample: torch.Tenso
         for i in range(0, len(nhwc), CALIBRATION_BATCH):
             prepared(nhwc[i : i + CALIBRATION_BATCH].contiguous())
     converted = move_exported_model_to_eval(convert_pt2e(prepared, fold_quantize=False))
+    return _from_pt2e(litert_torch, converted, sample, quantizer)
+
+
+def _from_pt2e(litert_torch: ModuleType, converted: nn.Module, sample: torch.Tensor, quantizer: Any) -> Any:
+    """litert-torch conversion of a converted PT2E graph (NHWC input) into a full-int8 edge model."""
+    from litert_torch.quantize.quant_config import QuantConfig
+
     # Converting with a batch-1 sample gives the batch-1 model deployed on the device.
     return litert_torch.convert(converted, (sample,), quant_config=QuantConfig(pt2e_quantizer=quantizer))
 
