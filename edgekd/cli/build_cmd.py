@@ -19,6 +19,12 @@ import click
 @click.option("--epochs", type=int, default=None, help="Distillation epochs [default: 1].")
 @click.option("--max-train-samples", type=int, default=None, help="Distil on the first N training images.")
 @click.option("--parity-samples", type=int, default=None, help="Check parity on the first N test images.")
+@click.option(
+    "--arm-parity-samples",
+    type=int,
+    default=None,
+    help="Arm targets: test images run under Arm emulation (~1 s each) [default: 100; 0 = off].",
+)
 @click.option("--runs", type=int, default=None, help="Timed runs per artifact [default: 50].")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def build(
@@ -32,6 +38,7 @@ def build(
     epochs: int | None,
     max_train_samples: int | None,
     parity_samples: int | None,
+    arm_parity_samples: int | None,
     runs: int | None,
     no_progress: bool,
 ) -> int:
@@ -63,12 +70,14 @@ def build(
             teacher["factory"] = teacher_factory
         if teacher_weights:
             teacher["weights"] = teacher_weights
-    for section, key, value in (("distill", "epochs", epochs), ("distill", "max_train_samples", max_train_samples),
-                                ("export", "parity_samples", parity_samples), ("bench", "runs", runs)):  # fmt: skip
+    options = (("distill", "epochs", epochs), ("distill", "max_train_samples", max_train_samples),
+               ("export", "parity_samples", parity_samples), ("export", "arm_parity_samples", arm_parity_samples),
+               ("bench", "runs", runs))  # fmt: skip
+    for section, key, value in options:
         if value is not None:
             values.setdefault(section, {})[key] = value
     config = make_config(**values)
     outcome = run_build(config, NULL_PROGRESS if no_progress else RichProgress())
     click.echo(outcome.report.get("summary", ""))
-    click.echo(f"report: {outcome.report_path} (and {outcome.report_path.with_suffix('.md')})")
+    click.echo(f"report: {outcome.report_path} (and .md, .html)")
     return outcome.exit_code

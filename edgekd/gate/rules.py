@@ -145,6 +145,11 @@ def _artifact_rules(report: dict, settings: GateSettings, teacher_acc: float) ->
         need = settings.parity_min.get(art["precision"], settings.parity_min["fp32"])
         rules.append(RuleResult.check(f"parity:{art['name']}", "parity", parity["agreement"], need, "measured-host",
                                       "top-1 agreement with PyTorch on the test split"))  # fmt: skip
+        arm = art.get("arm_parity") or {}
+        if arm.get("status") == "checked":
+            rules.append(RuleResult.check(f"parity-arm:{art['name']}", "parity", arm["agreement"], need,
+                                          "measured-emulated", f"top-1 agreement with PyTorch on {arm['samples']} "
+                                          f"test images, Arm kernels on an emulated {arm['qemu_cpu']}"))  # fmt: skip
     return rules
 
 

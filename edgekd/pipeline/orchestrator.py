@@ -13,10 +13,12 @@ import torch
 from edgekd import __version__
 from edgekd.bench.energy import energy_entries, measured_by_artifact
 from edgekd.bench.latency_model import LatencyModel, trace_ops
+from edgekd.bench.precision_compare import compare_precisions
 from edgekd.config.build_config import BuildConfig
 from edgekd.distill.trainer import accuracy, predict_logits
 from edgekd.gate.rules import evaluate_gate
 from edgekd.models.loading import load_student
+from edgekd.pipeline.arm_parity_stage import arm_parity_stage
 from edgekd.pipeline.cache import StageCache
 from edgekd.pipeline.hashing import sha256_file
 from edgekd.pipeline.inputs import BuildInputs, resolve
@@ -100,6 +102,11 @@ def run_build(config: BuildConfig, progress: ProgressReporter = NULL_PROGRESS) -
     timed("export", t0)
 
     t0 = time.perf_counter()
+    for rec in exports:  # Arm targets: the .tflite artifacts also run on an emulated Arm core
+        rec["arm_parity"] = arm_parity_stage(ctx, Path(rec["cache_path"]), rec["precision"], s_test)
+    timed("arm_parity", t0)
+
+    t0 = time.perf_counter()
     for rec in exports:
         rec["bench"] = bench_stage(ctx, Path(rec["cache_path"]), threads)
     teacher_bench = bench_stage(ctx, Path(teacher_onnx["cache_path"]), threads, "teacher")
@@ -166,7 +173,8 @@ def _assemble(
         artifacts.append({
             "name": name, "path": str(dst.relative_to(inputs.out_dir)), "format": rec["format"],
             "precision": rec["precision"], "sha256": sha256_file(dst), "size_bytes": _size(dst),
-            "parity": rec["parity"], "latency": lat, "bench": rec["bench"], "primary": rec is exports[0],
+            "parity": rec["parity"], "arm_parity": rec.get("arm_parity"), "latency": lat, "bench": rec["bench"],
+            "primary": rec is exports[0],
         })  # fmt: skip
     student_pt = copy_artifact(student_file, artifacts_dir, "student.pt")
     student_info = {**model_facts(student, shape, student_pt), "accuracy": student_acc,
@@ -175,6 +183,11 @@ def _assemble(
     sensors = measured_by_artifact({a["name"]: a["bench"] for a in artifacts})
     student_info["energy"] = energy_entries(student_latency, profile.power, sensors)
     max_drop = config.gate.max_accuracy_drop
+    # host latency of each artifact at the same threads: int8 vs fp32 per runtime, and why when int8 loses
+    int8_vs_fp32 = compare_precisions(
+        {"format": a["format"], "precision": a["precision"], "ms": a["bench"]["stats"]["p50_ms"],
+         "runtime": a["bench"]["runtime"]} for a in artifacts
+    )  # fmt: skip
     return {
         "schema_version": SCHEMA_VERSION,
         "edgekd_version": __version__,
@@ -192,6 +205,7 @@ def _assemble(
         "teacher": teacher,
         "student": student_info,
         "artifacts": artifacts,
+        "int8_vs_fp32": int8_vs_fp32,
         "lineage": {"cache_hits": ctx.cache.hits, "computed": ctx.cache.misses,
                     "teacher_key": inputs.teacher_key, "student_sha256": sha256_file(student_file)},
     }  # fmt: skip

@@ -130,6 +130,8 @@ def _validation(r: dict) -> str:
 
 def render_html(r: dict) -> str:
     """The whole page as one string."""
+    from edgekd.report.html_deployment import render_deployment  # imports this module's helpers
+
     title = f"edgekd deployment report: {r['target']['name']}"
     figures = "".join(
         f'<figure class="plot" id="{p.id}"><figcaption>{_e(p.title)}</figcaption>{p.svg}</figure>'
@@ -147,6 +149,7 @@ def render_html(r: dict) -> str:
         f"<h2>Warnings</h2>{_warnings(r)}"
         f"<h2>Gate</h2>{_gate(r)}"
         f"<h2>Teacher vs student</h2>{_models(r)}"
+        f"<h2>Deployment</h2>{render_deployment(r)}"
         f'<h2>Plots</h2><div class="plots">{figures}</div>'
         f"<h2>Validation</h2>{_validation(r)}"
         f"<script>{_SCRIPT}</script></body></html>\n"

@@ -120,12 +120,48 @@ def render_markdown(r: dict) -> str:
             f"| {a['path']} | {a['format']} | {a['precision']} | {_mb(a['size_bytes'])} | `{a['sha256'][:12]}` "
             f"| {_pct(p.get('accuracy'))} | {_pct(p.get('agreement'))} | {p.get('max_abs_diff', float('nan')):.3g} |"
         )
+    lines += _deployment_lines(r)
     lines += _validation_lines(r)
     lines += ["", "## Run", "", f"Machine: {r['machine']['platform']}, torch {r['machine']['torch']}, "
               f"onnxruntime {r['machine']['onnxruntime']}.", "",
               "Stage times (s): " + ", ".join(f"{k} {v}" for k, v in r.get("timings_s", {}).items()) + ".",
               f"Cached stages reused: {', '.join(r['lineage']['cache_hits']) or 'none'}.", ""]  # fmt: skip
     return "\n".join(lines)
+
+
+def _energy_table(entries: list[dict]) -> list[str]:
+    rows = ["| mJ / inference | basis | method | latency evidence | precision | threads | artifact |",
+            "|---:|---|---|---|---|---:|---|"]  # fmt: skip
+    for e in entries:
+        rows.append(f"| {e['mj']:.3g} | {e.get('basis', '-')} | {e.get('method', '-')} | {e['evidence']} "
+                    f"| {e.get('precision', '-')} | {e.get('threads', '-')} | {e.get('artifact', '-')} |")  # fmt: skip
+    return rows
+
+
+def _deployment_lines(r: dict) -> list[str]:
+    """Arm parity, int8 vs fp32 per runtime, energy: each figure with where it came from."""
+    lines: list[str] = []
+    arm = [(a, a["arm_parity"]) for a in r["artifacts"] if a.get("arm_parity")]
+    if arm:
+        lines += ["", "### Arm parity (int8 kernels on an emulated Arm core)", ""]
+        for a, p in arm:
+            if p.get("status") == "checked":
+                lines.append(f"- {a['name']}: top-1 agreement with PyTorch {_pct(p['agreement'])}, accuracy "
+                             f"{_pct(p['accuracy'])}, max abs diff {p['max_abs_diff']:.3g} on {p['samples']} test "
+                             f"images; {p['runtime']} on qemu {p['qemu_cpu']}, XNNPACK "
+                             f"{'on' if p['xnnpack'] else 'OFF'} [measured-emulated]")  # fmt: skip
+            else:
+                lines.append(f"- {a['name']}: not checked ({p.get('reason', 'skipped')})")
+    if r.get("int8_vs_fp32"):
+        lines += ["", "### int8 vs fp32 on this host (p50, same threads)", "",
+                  "| format | fp32 ms | int8 ms | speed-up | note |", "|---|---:|---:|---:|---|"]  # fmt: skip
+        for c in r["int8_vs_fp32"]:
+            lines.append(f"| {c['format']} | {c['fp32_ms']:.3f} | {c['int8_ms']:.3f} | {c['speedup']:.2f}x "
+                         f"| {c['note']} |")  # fmt: skip
+    for who in ("student", "teacher"):
+        if r[who].get("energy"):
+            lines += ["", f"### {who.capitalize()} energy per inference", "", *_energy_table(r[who]["energy"])]
+    return lines
 
 
 def _validation_lines(r: dict) -> list[str]:

@@ -12,7 +12,7 @@ from edgekd.pipeline.hashing import sha256_file
 pytestmark = pytest.mark.slow
 
 REDUCED = ["--max-train-samples", "1024", "--epochs", "1", "--parity-samples", "300", "--runs", "15",
-           "--no-progress"]  # fmt: skip
+           "--arm-parity-samples", "40", "--no-progress"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_every_profile_artifact_exists_with_its_hash_and_parity(build):
     _, out = build
     report = json.loads((out / "report.json").read_text())
     got = [(a["format"], a["precision"]) for a in report["artifacts"]]
-    assert got == [("tflite", "int8"), ("onnx", "int8"), ("onnx", "fp32")]
+    assert got == [("tflite", "int8"), ("onnx", "int8"), ("onnx", "fp32"), ("tflite", "fp32")]
     for art in report["artifacts"]:
         path = out / art["path"]
         assert path.exists() and sha256_file(path) == art["sha256"]
@@ -88,3 +88,32 @@ def test_interrupted_stage_leaves_no_cache_entry(build):
     assert leftovers == []
     assert all((p / "_complete.json").exists() for p in (out / ".stages").iterdir())
     assert Path(out / "artifacts" / "student.pt").exists()
+
+
+def test_int8_tflite_also_runs_on_emulated_arm_kernels(build):
+    """`make test` sets the emulator up, so the Arm parity check runs here (40 images)."""
+    _, out = build
+    report = json.loads((out / "report.json").read_text())
+    arms = {a["name"]: a.get("arm_parity") for a in report["artifacts"]}
+    arm = arms["student-tflite-int8.tflite"]
+    assert arm["status"] == "checked" and arm["samples"] == 40
+    assert arm["evidence"] == "measured-emulated" and arm["qemu_cpu"] == "cortex-a76" and arm["xnnpack"]
+    assert arm["agreement"] >= 0.97
+    assert arms["student-tflite-fp32.tflite"] is None and arms["student-onnx-int8.onnx"] is None
+    rule = next(r for r in report["gate"]["rules"] if r["name"] == "parity-arm:student-tflite-int8.tflite")
+    assert rule["evidence"] == "measured-emulated" and rule["value"] == arm["agreement"]
+    assert "Arm parity" in (out / "report.md").read_text()
+
+
+def test_int8_vs_fp32_latency_is_compared_per_runtime_with_a_reason(build):
+    _, out = build
+    report = json.loads((out / "report.json").read_text())
+    rows = {r["format"]: r for r in report["int8_vs_fp32"]}
+    assert set(rows) == {"onnx", "tflite"}
+    for fmt, row in rows.items():
+        arts = {a["precision"]: a for a in report["artifacts"] if a["format"] == fmt}
+        assert row["fp32_ms"] == pytest.approx(arts["fp32"]["bench"]["stats"]["p50_ms"], rel=1e-3)
+        assert row["int8_ms"] == pytest.approx(arts["int8"]["bench"]["stats"]["p50_ms"], rel=1e-3)
+        assert row["speedup"] == pytest.approx(row["fp32_ms"] / row["int8_ms"], rel=1e-2)
+        assert ("is not faster" in row["note"]) == (not row["int8_faster"])
+    assert "int8 vs fp32 on this host" in (out / "report.md").read_text()

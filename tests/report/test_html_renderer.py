@@ -6,7 +6,7 @@ import re
 import pytest
 
 from edgekd.report.html_renderer import render_html
-from edgekd.report.markdown_renderer import summary_line
+from edgekd.report.markdown_renderer import render_markdown, summary_line
 from edgekd.report.plots import PLOT_IDS
 from edgekd.report.writer import write_report
 from tests.report.report_fixture import base_report, validated_report
@@ -101,3 +101,37 @@ def test_writer_writes_json_markdown_and_html(tmp_path):
     assert "## Validation" in md and "### Cascade" in md and "| blur |" in md
     assert (tmp_path / "report.html").read_text().startswith("<!DOCTYPE html>")
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def _with_deployment_facts(report: dict) -> dict:
+    report["student"]["energy"] = [{"mj": 31.5, "evidence": "predicted", "basis": "estimated",
+                                    "method": "power-model: (2.7 W idle + 1.2 W/core x 1) x p50",
+                                    "precision": "int8", "threads": 1}]  # fmt: skip
+    report["int8_vs_fp32"] = [{"format": "onnx", "runtime": "onnxruntime", "fp32_ms": 2.0, "int8_ms": 2.2,
+                               "speedup": 0.909, "int8_faster": False,
+                               "note": "int8 is not faster than fp32 in onnx here (0.91x): no VNNI"}]  # fmt: skip
+    art = report["artifacts"][0]
+    art["arm_parity"] = {
+        "status": "checked",
+        "agreement": 0.995,
+        "samples": 200,
+        "qemu_cpu": "cortex-a76",
+        "accuracy": 0.88,
+        "max_abs_diff": 0.0,
+        "runtime": "ai-edge-litert 2.3.0",
+        "xnnpack": True,
+    }
+    return report
+
+
+def test_deployment_section_labels_every_figure():
+    report = _with_deployment_facts(validated_report())
+    page = render_html(report)
+    deployment = page.split("<h2>Deployment</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "99.50 % on 200 images (cortex-a76, measured-emulated)" in deployment
+    assert "int8 is not faster than fp32 in onnx here" in deployment
+    assert "power-model: (2.7 W idle + 1.2 W/core x 1) x p50" in deployment and "estimated" in deployment
+    for entry in report["student"]["latency"]:
+        assert entry["evidence"] in deployment
+    md = render_markdown(report)
+    assert "Arm parity" in md and "int8 is not faster" in md and "power-model" in md

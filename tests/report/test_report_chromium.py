@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT_DIR = ROOT / "test-artifacts" / "report-html"  # gitignored
 REDUCED = ["--max-train-samples", "1024", "--epochs", "1", "--parity-samples", "300", "--runs", "15",
-           "--no-progress"]  # fmt: skip
+           "--arm-parity-samples", "0", "--no-progress"]  # fmt: skip
 CHROMIUM = ["chromium", "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars",
             "--enable-logging=stderr", "--v=0"]  # fmt: skip
 CONSOLE = re.compile(r":CONSOLE(?::\d+)?\]\s*(.*)")
