@@ -33,7 +33,7 @@ from edgekd.pipeline.stages import (
     prune_stage,
     teacher_logits,
 )
-from edgekd.pipeline.validate_stage import apply_validation, run_validation
+from edgekd.pipeline.validate_stage import apply_validation, energy_breakeven_section, run_validation
 from edgekd.report.markdown_renderer import summary_line
 from edgekd.report.report_data import SCHEMA_VERSION, latency_entry
 from edgekd.report.writer import write_report
@@ -118,6 +118,7 @@ def run_build(config: BuildConfig, progress: ProgressReporter = NULL_PROGRESS) -
     t0 = time.perf_counter()
     validation = run_validation(ctx, report, student, student_key, s_test, t_test, exports)
     apply_validation(report, validation, out)  # also stores the temperature in each artifact's sidecar
+    report["validation"]["energy_breakeven"] = energy_breakeven_section(report)
     timed("validate", t0)
     report["gate"] = evaluate_gate(report, profile, config.gate.max_accuracy_drop)
     timings["total"] = round(time.perf_counter() - started, 2)

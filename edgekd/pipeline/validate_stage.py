@@ -183,3 +183,30 @@ def apply_validation(report: dict, result: ValidationResult, out_dir: Path) -> N
         sidecar["temperature_fit"] = {"split": "val", "samples": fit["fit_samples"],
                                       "note": "divide the output logits by temperature before softmax"}  # fmt: skip
         atomic_write_text(side, json.dumps(sidecar, indent=2) + "\n")
+
+
+def energy_breakeven_section(report: dict, host_profile: str = "x86-64-host") -> dict | None:
+    """Distillation energy on the training host vs energy saved per inference on the target.
+
+    The per-inference figures are the first teacher and student energy entries at the budget's
+    precision (the deployed precision, at the best evidence listed first); the host power comes from
+    the ``host_profile`` target's power figures with every core busy, as torch trains here.
+    """
+    from edgekd.config.targets import load_target
+    from edgekd.validate.energy_breakeven import breakeven, host_power_w
+
+    precision = report["budget"]["precision"]
+
+    def first(who: str) -> dict | None:
+        return next((e for e in report[who].get("energy") or [] if e.get("precision") == precision), None)
+
+    teacher, student = first("teacher"), first("student")
+    seconds = (report["student"].get("distill") or {}).get("seconds")
+    if teacher is None or student is None or seconds is None:
+        return None
+    host = load_target(host_profile)
+    power = host_power_w(host.power, host.cpu.cores)
+    section = breakeven(seconds, power, teacher["mj"], student["mj"])
+    evidence = {"teacher": teacher["evidence"], "student": student["evidence"]}
+    section.update({"host_profile": host_profile, "precision": precision, "per_inference_evidence": evidence})
+    return section

@@ -6,6 +6,7 @@ Every figure carries where it came from (evidence level; for energy also basis a
 from __future__ import annotations
 
 from edgekd.report.html_renderer import _e, _num, _pct, _table
+from edgekd.report.markdown_renderer import breakeven_sentence
 
 
 def _latency(entries: list[dict]) -> str:
@@ -57,6 +58,9 @@ def render_deployment(r: dict) -> str:
     for who in ("student", "teacher"):
         if r[who].get("energy"):
             parts += [f"<h3>{who.capitalize()} energy per inference</h3>", _energy(r[who]["energy"])]
+    be = (r.get("validation") or {}).get("energy_breakeven")
+    if be:
+        parts += ["<h3>Energy break-even</h3>", f"<p>{_e(breakeven_sentence(be))}</p>"]
     parts.append(
         "<p class=muted>Evidence levels: measured-device (on the target), measured-emulated (Arm emulation, "
         "never a device latency), measured-host (this machine), predicted (the target's latency model).</p>"

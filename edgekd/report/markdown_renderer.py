@@ -161,7 +161,21 @@ def _deployment_lines(r: dict) -> list[str]:
     for who in ("student", "teacher"):
         if r[who].get("energy"):
             lines += ["", f"### {who.capitalize()} energy per inference", "", *_energy_table(r[who]["energy"])]
+    be = (r.get("validation") or {}).get("energy_breakeven")
+    if be:
+        lines += ["", "### Energy break-even", "", breakeven_sentence(be)]
     return lines
+
+
+def breakeven_sentence(be: dict) -> str:
+    """One sentence: distillation energy on the host vs the per-inference saving on the target."""
+    head = (f"Distillation took {be['distill_seconds']:.0f} s at {be['host_power_w']:.1f} W "
+            f"({be['distill_energy_j']:.0f} J on the {be['host_profile']} host); ")  # fmt: skip
+    evidence = be["per_inference_evidence"]["student"]
+    if be["inferences"] is None:
+        return head + f"the student saves no energy per inference ({evidence}), so it never breaks even."
+    return head + (f"the student saves {be['saved_mj_per_inference']:.3g} mJ per inference ({evidence}), "
+                   f"so it breaks even after {be['inferences']:,} inferences.")  # fmt: skip
 
 
 def _validation_lines(r: dict) -> list[str]:

@@ -117,3 +117,16 @@ def test_int8_vs_fp32_latency_is_compared_per_runtime_with_a_reason(build):
         assert row["speedup"] == pytest.approx(row["fp32_ms"] / row["int8_ms"], rel=1e-2)
         assert ("is not faster" in row["note"]) == (not row["int8_faster"])
     assert "int8 vs fp32 on this host" in (out / "report.md").read_text()
+
+
+def test_energy_entries_and_breakeven_are_in_the_report(build):
+    _, out = build
+    report = json.loads((out / "report.json").read_text())
+    for who in ("teacher", "student"):
+        entries = report[who]["energy"]
+        assert entries and all(e["mj"] > 0 and e["basis"] in {"measured", "estimated"} and e["method"] for e in entries)
+    be = report["validation"]["energy_breakeven"]
+    assert be["distill_seconds"] == report["student"]["distill"]["seconds"]
+    assert be["precision"] == "int8" and be["host_profile"] == "x86-64-host"
+    assert be["inferences"] is None or be["inferences"] * be["saved_mj_per_inference"] >= 1000 * be["distill_energy_j"]
+    assert "Energy break-even" in (out / "report.md").read_text()

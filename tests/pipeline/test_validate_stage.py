@@ -4,6 +4,7 @@ import json
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -69,3 +70,26 @@ def test_apply_validation_stores_the_temperature_with_each_artifact(tmp_path):
     assert report["student"] == {"accuracy": 0.8, "ece": 0.05, "temperature": 1.7}
     assert report["teacher"]["ece"] == 0.01 and report["validation"] is section
     assert sorted(p.name for p in arts.iterdir()) == ["m.tflite.sidecar.json"]  # no temporary file left
+
+
+def test_energy_breakeven_uses_deployed_precision_and_host_power():
+    from edgekd.config.targets import load_target
+    from edgekd.pipeline.validate_stage import energy_breakeven_section
+
+    report = {
+        "budget": {"precision": "int8"},
+        "teacher": {"energy": [{"mj": 9.0, "precision": "fp32", "evidence": "measured-host"},
+                               {"mj": 50.0, "precision": "int8", "evidence": "predicted"}]},
+        "student": {"energy": [{"mj": 30.0, "precision": "int8", "evidence": "predicted"}],
+                    "distill": {"seconds": 100.0}},
+    }  # fmt: skip
+    host = load_target("x86-64-host")
+    watts = host.power.idle_w + host.power.active_w_per_core * host.cpu.cores
+    be = energy_breakeven_section(report)
+    assert be["host_power_w"] == pytest.approx(watts)
+    assert be["saved_mj_per_inference"] == pytest.approx(20.0)
+    # 100 s x watts J = 100_000 x watts mJ, repaid at 20 mJ per inference
+    assert be["inferences"] == round(100 * watts * 1000 / 20)
+    assert be["per_inference_evidence"] == {"teacher": "predicted", "student": "predicted"}
+    del report["student"]["distill"]
+    assert energy_breakeven_section(report) is None

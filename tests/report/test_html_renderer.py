@@ -110,6 +110,10 @@ def _with_deployment_facts(report: dict) -> dict:
     report["int8_vs_fp32"] = [{"format": "onnx", "runtime": "onnxruntime", "fp32_ms": 2.0, "int8_ms": 2.2,
                                "speedup": 0.909, "int8_faster": False,
                                "note": "int8 is not faster than fp32 in onnx here (0.91x): no VNNI"}]  # fmt: skip
+    report["validation"]["energy_breakeven"] = {
+        "distill_seconds": 300.0, "host_power_w": 7.0, "distill_energy_j": 2100.0, "saved_mj_per_inference": 21.0,
+        "inferences": 100000, "host_profile": "x86-64-host", "per_inference_evidence": {"student": "predicted"},
+    }  # fmt: skip
     art = report["artifacts"][0]
     art["arm_parity"] = {
         "status": "checked",
@@ -133,5 +137,6 @@ def test_deployment_section_labels_every_figure():
     assert "power-model: (2.7 W idle + 1.2 W/core x 1) x p50" in deployment and "estimated" in deployment
     for entry in report["student"]["latency"]:
         assert entry["evidence"] in deployment
+    assert "breaks even after 100,000 inferences" in deployment
     md = render_markdown(report)
     assert "Arm parity" in md and "int8 is not faster" in md and "power-model" in md
