@@ -80,8 +80,23 @@ class BenchReport:
             "max_cv": self.checked.max_cv,
             "attempt_cvs": self.checked.cvs,
             "notes": list(self.notes),
+            "energy": self.energy,
             "run": result.to_json(),
         }
+
+    @property
+    def energy(self) -> dict:
+        """Energy per inference: measured where the runner's device has a sensor, else estimated from the
+        profile's power figures x this run's p50 (labelled either way, with its method)."""
+        from edgekd.bench.energy import estimate_energy, figure_from_script
+        from edgekd.config.targets import load_target
+
+        result = self.checked.result
+        figure = figure_from_script(result.extra, len(result.samples_ms))
+        if figure is None:
+            power = load_target(self.target).power
+            figure = estimate_energy(self.stats.p50_ms, self.settings.threads, power)
+        return {**figure.to_json(), "latency_evidence": result.evidence}
 
     def write(self, path: Path) -> Path:
         """Write :meth:`to_json` to ``path`` atomically (readers see the old file or the whole new one)."""

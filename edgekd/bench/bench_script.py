@@ -25,8 +25,12 @@ import gc
 import json
 import os
 import platform
+import re
 import resource
+import shutil
+import subprocess
 import sys
+import threading
 import time
 import traceback
 from importlib import metadata
@@ -327,6 +331,85 @@ def _rapl_delta_uj(domains: list[Path], before: list[int], after: list[int]) -> 
     return float(total)
 
 
+HWMON = Path(os.environ.get("EDGEKD_HWMON_ROOT", "/sys/class/hwmon"))
+BATTERY = Path(os.environ.get("EDGEKD_BATTERY_ROOT", "/sys/class/power_supply/battery"))
+PMIC_LINE = re.compile(r"^\s*(\S+)_([AV])\s+(?:current|volt)\(\d+\)=([-+\d.eE]+)[AV]\s*$")
+"""One rail reading of ``vcgencmd pmic_read_adc`` (Raspberry Pi 5), e.g. ``VDD_CORE_A current(7)=2.01A``."""
+
+
+def pmic_rails(text: str) -> dict:
+    """``vcgencmd pmic_read_adc`` output as ``{rail: {"A": amps, "V": volts}}``."""
+    rails: dict = {}
+    for line in text.splitlines():
+        m = PMIC_LINE.match(line)
+        if m:
+            rails.setdefault(m.group(1), {})[m.group(2)] = float(m.group(3))
+    return rails
+
+
+def _pmic_watts() -> float:
+    out = subprocess.run(["vcgencmd", "pmic_read_adc"], capture_output=True, text=True, timeout=5).stdout
+    return sum(r["V"] * r["A"] for r in pmic_rails(out).values() if "V" in r and "A" in r)
+
+
+def _battery_watts() -> float:
+    current_ua = int((BATTERY / "current_now").read_text())
+    voltage_uv = int((BATTERY / "voltage_now").read_text())
+    return abs(current_ua) / 1e6 * voltage_uv / 1e6
+
+
+def power_source():
+    """The board's power sensor as ``(method, read_watts)``, or None: hwmon power, Pi 5 PMIC, Android battery.
+
+    A charging phone is refused: its battery current is the charger's, not the load's.
+    """
+    for f in sorted(HWMON.glob("hwmon*/power*_input")) if HWMON.is_dir() else []:
+        if os.access(f, os.R_OK):
+            label = f.with_name(f.name.replace("_input", "_label"))
+            name = label.read_text().strip() if label.is_file() else f"{f.parent.name}/{f.name}"
+            return f"hwmon power sampling ({name})", lambda f=f: int(f.read_text()) / 1e6
+    if shutil.which("vcgencmd"):
+        try:
+            if _pmic_watts() > 0:
+                return "pi5-pmic sampling (vcgencmd pmic_read_adc, sum of rails)", _pmic_watts
+        except (OSError, subprocess.SubprocessError):
+            pass
+    status = BATTERY / "status"
+    charging = status.is_file() and status.read_text().strip() in {"Charging", "Full"}
+    if (BATTERY / "current_now").is_file() and (BATTERY / "voltage_now").is_file() and not charging:
+        return "battery current x voltage sampling", _battery_watts
+    return None
+
+
+class PowerSampler:
+    """Reads a power sensor every ``period_s`` in a thread; energy = mean power x loop wall time."""
+
+    def __init__(self, read_watts, period_s: float = 0.02) -> None:
+        self.read, self.period_s, self.samples, self.failures = read_watts, period_s, [], 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.samples.append(float(self.read()))
+            except (OSError, ValueError, subprocess.SubprocessError):
+                self.failures += 1  # a missed reading: the mean is over the readings that worked
+            if self._stop.wait(self.period_s):
+                return
+
+    def __enter__(self) -> PowerSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def energy_uj(self, wall_s: float):
+        return None if not self.samples else sum(self.samples) / len(self.samples) * wall_s * 1e6
+
+
 def benchmark(args: argparse.Namespace) -> dict:
     path, backend_cls = resolve_model(Path(args.model))
     sidecar = read_sidecar(path)
@@ -356,6 +439,8 @@ def benchmark(args: argparse.Namespace) -> dict:
     samples: list[float] = []
     rapl = _rapl_packages()
     energy_before = _rapl_read(rapl) if rapl else None
+    source = None if rapl else power_source()
+    sampler = PowerSampler(source[1]).__enter__() if source else None
     gc.disable()
     start = time.perf_counter_ns()
     deadline = start + int(args.min_seconds * 1e9)
@@ -366,6 +451,8 @@ def benchmark(args: argparse.Namespace) -> dict:
         samples.append((time.perf_counter_ns() - t0) / 1e6)
     wall_s = (time.perf_counter_ns() - start) / 1e9
     energy_after = _rapl_read(rapl) if rapl else None
+    if sampler is not None:
+        sampler.__exit__(None, None, None)
     gc.enable()
 
     result = {
@@ -390,6 +477,10 @@ def benchmark(args: argparse.Namespace) -> dict:
         # whole-package energy over the timed loop: includes anything else the package ran meanwhile
         result["energy_uj"] = _rapl_delta_uj(rapl, energy_before, energy_after)
         result["energy_method"] = "rapl (package domains, whole timed loop)"
+    elif sampler is not None and sampler.energy_uj(wall_s) is not None:
+        # the whole board's power over the timed loop (includes idle and anything else running)
+        result["energy_uj"] = sampler.energy_uj(wall_s)
+        result["energy_method"] = f"{source[0]}, {len(sampler.samples)} samples over the timed loop"
     if args.save_outputs:
         out = np.concatenate([backend.run(feed)[0] for feed in feeds])
         quant = backend.output_quant() if hasattr(backend, "output_quant") else None

@@ -166,23 +166,19 @@ def read_hwmon(channel: HwmonChannel) -> int:
 
 # --- Raspberry Pi 5 PMIC --------------------------------------------------------------------------
 
-_PMIC_LINE = re.compile(r"^\s*(\S+)_([AV])\s+(?:current|volt)\(\d+\)=([-+\d.eE]+)[AV]\s*$")
-
 
 def parse_pmic_adc(text: str) -> dict[str, dict[str, float]]:
     """Parse ``vcgencmd pmic_read_adc`` into ``{rail: {"A": amps, "V": volts}}``.
 
     Lines look like ``   VDD_CORE_A current(7)=2.01733000A`` and ``   VDD_CORE_V volt(15)=0.77830000V``;
-    others are ignored.
+    others are ignored. The parser is the bench script's (which runs on the board itself).
 
     Raises:
         SensorError: no rail line in ``text``.
     """
-    rails: dict[str, dict[str, float]] = {}
-    for line in text.splitlines():
-        m = _PMIC_LINE.match(line)
-        if m:
-            rails.setdefault(m.group(1), {})[m.group(2)] = float(m.group(3))
+    from edgekd.bench.bench_script import pmic_rails
+
+    rails = pmic_rails(text)
     if not rails:
         raise SensorError("vcgencmd pmic_read_adc printed no rail readings (is this a Raspberry Pi 5?)")
     return rails

@@ -1,6 +1,7 @@
 import json
 import os
 
+import pytest
 import torch
 
 from edgekd.cli.main import main
@@ -86,3 +87,25 @@ def test_bench_flags_an_unstable_run_after_repeating_it(tmp_path, capsys):
     assert code == 0 and printed["unstable"] is True and len(printed["attempt_cvs"]) == 2
     assert printed["stats"]["cv"] == min(printed["attempt_cvs"])
     assert "unstable: cv" in captured.err
+
+
+def test_bench_energy_is_labelled_measured_with_a_sensor_else_estimated(tmp_path, capsys, monkeypatch):
+    from edgekd.config.targets import load_target
+
+    model = _onnx(tmp_path)
+    monkeypatch.setenv("EDGEKD_POWERCAP_ROOT", str(tmp_path / "none"))
+    monkeypatch.setenv("EDGEKD_HWMON_ROOT", str(tmp_path / "none"))
+    monkeypatch.setenv("EDGEKD_BATTERY_ROOT", str(tmp_path / "none"))
+    assert main(["bench", str(model), "--target", "cortex-a76", "--runs", "10", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    energy, p50 = figures["energy"], figures["stats"]["p50_ms"]
+    power = load_target("cortex-a76").power
+    assert energy["evidence"] == "estimated" and energy["method"].startswith("power-model")
+    assert energy["mj_per_inference"] == pytest.approx((power.idle_w + power.active_w_per_core) * p50, rel=1e-6)
+
+    (tmp_path / "hw" / "hwmon0").mkdir(parents=True)
+    (tmp_path / "hw" / "hwmon0" / "power1_input").write_text("4000000\n")
+    monkeypatch.setenv("EDGEKD_HWMON_ROOT", str(tmp_path / "hw"))
+    assert main(["bench", str(model), "--target", "cortex-a76", "--runs", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "mJ/inference [measured: hwmon power sampling" in out
