@@ -26,7 +26,7 @@ from edgekd.errors import ConfigError
 from edgekd.pipeline.atomic import atomic_write_text
 
 if TYPE_CHECKING:
-    from edgekd.config.target_profile import TargetProfile
+    from edgekd.config.target_profile import PowerSpec, TargetProfile
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ class BenchReport:
     checked: CheckedRun
     settings: BenchSettings
     notes: list[str] = field(default_factory=list)
+    power: PowerSpec | None = None
+    """The target's power figures, for an estimate where the device has no sensor."""
 
     @property
     def stats(self) -> LatencyStats:
@@ -85,17 +87,17 @@ class BenchReport:
         }
 
     @property
-    def energy(self) -> dict:
+    def energy(self) -> dict | None:
         """Energy per inference: measured where the runner's device has a sensor, else estimated from the
         profile's power figures x this run's p50 (labelled either way, with its method)."""
         from edgekd.bench.energy import estimate_energy, figure_from_script
-        from edgekd.config.targets import load_target
 
         result = self.checked.result
         figure = figure_from_script(result.extra, len(result.samples_ms))
+        if figure is None and self.power is not None:
+            figure = estimate_energy(self.stats.p50_ms, self.settings.threads, self.power)
         if figure is None:
-            power = load_target(self.target).power
-            figure = estimate_energy(self.stats.p50_ms, self.settings.threads, power)
+            return None
         return {**figure.to_json(), "latency_evidence": result.evidence}
 
     def write(self, path: Path) -> Path:
@@ -171,7 +173,7 @@ def bench_model(
     runner = runner_cls.from_profile(profile, **(options or {}))
     with runner:
         checked = run_checked(runner, runner.push(model), settings, max_cv, repeats)
-    report = BenchReport(str(model), profile.name, name, checked, settings)
+    report = BenchReport(str(model), profile.name, name, checked, settings, power=profile.power)
     if name == "local" and not profile.measured_locally:
         report.notes.append(f"{profile.name} is not this machine; these are host figures, not {profile.name} ones")
     if checked.unstable:

@@ -104,6 +104,6 @@ def bench(model_file: Path, target: str, runner: str, threads: int | None, warmu
     click.echo(f"p50 {stats.p50_ms:.3f} ms  p90 {stats.p90_ms:.3f} ms  p99 {stats.p99_ms:.3f} ms  "
                f"mean {stats.mean_ms:.3f} ms  cv {stats.cv:.3f}{' UNSTABLE' if report.unstable else ''}  "
                f"init {stats.init_ms or 0:.1f} ms")  # fmt: skip
-    energy = report.energy
-    click.echo(f"energy {energy['mj_per_inference']:.3g} mJ/inference [{energy['evidence']}: {energy['method']}]")
+    if (energy := report.energy) is not None:
+        click.echo(f"energy {energy['mj_per_inference']:.3g} mJ/inference [{energy['evidence']}: {energy['method']}]")
     return 0
