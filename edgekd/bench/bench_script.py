@@ -398,13 +398,19 @@ class PowerSampler:
             if self._stop.wait(self.period_s):
                 return
 
-    def __enter__(self) -> PowerSampler:
+    def start(self) -> PowerSampler:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+    def __enter__(self) -> PowerSampler:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
     def energy_uj(self, wall_s: float):
         return None if not self.samples else sum(self.samples) / len(self.samples) * wall_s * 1e6
@@ -440,7 +446,7 @@ def benchmark(args: argparse.Namespace) -> dict:
     rapl = _rapl_packages()
     energy_before = _rapl_read(rapl) if rapl else None
     source = None if rapl else power_source()
-    sampler = PowerSampler(source[1]).__enter__() if source else None
+    sampler = PowerSampler(source[1]).start() if source else None
     gc.disable()
     start = time.perf_counter_ns()
     deadline = start + int(args.min_seconds * 1e9)
@@ -452,7 +458,7 @@ def benchmark(args: argparse.Namespace) -> dict:
     wall_s = (time.perf_counter_ns() - start) / 1e9
     energy_after = _rapl_read(rapl) if rapl else None
     if sampler is not None:
-        sampler.__exit__(None, None, None)
+        sampler.stop()
     gc.enable()
 
     result = {
@@ -477,9 +483,9 @@ def benchmark(args: argparse.Namespace) -> dict:
         # whole-package energy over the timed loop: includes anything else the package ran meanwhile
         result["energy_uj"] = _rapl_delta_uj(rapl, energy_before, energy_after)
         result["energy_method"] = "rapl (package domains, whole timed loop)"
-    elif sampler is not None and sampler.energy_uj(wall_s) is not None:
+    elif sampler is not None and (sampled_uj := sampler.energy_uj(wall_s)) is not None:
         # the whole board's power over the timed loop (includes idle and anything else running)
-        result["energy_uj"] = sampler.energy_uj(wall_s)
+        result["energy_uj"] = sampled_uj
         result["energy_method"] = f"{source[0]}, {len(sampler.samples)} samples over the timed loop"
     if args.save_outputs:
         out = np.concatenate([backend.run(feed)[0] for feed in feeds])

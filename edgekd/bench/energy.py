@@ -4,9 +4,9 @@ The estimate is a simple power model: ``(idle_w + active_w_per_core * threads) *
 charges the whole board's idle power to the inference, so it is an upper-bound style figure for a
 device that does nothing else; it says nothing about DVFS, memory traffic or accelerators.
 
-Measurement uses a meter (:mod:`edgekd.bench.energy_meters`, over the readers in
-:mod:`edgekd.bench.energy_sensors`: RAPL, hwmon, Pi 5 PMIC, Android battery) read around the timed
-loop: energy over the loop / inferences.
+Measurement happens on the device, in ``bench_script.py`` (RAPL counters, or hwmon/INA power, the
+Pi 5 PMIC or a discharging phone's battery sampled during the timed loop), because that is where the
+sensor is; :func:`figure_from_script` turns its reading into energy over the loop / inferences.
 
 Report entries (:func:`energy_entries`) carry both where the figure comes from and how it was made:
 ``evidence`` is an evidence level as for latency (``measured-device``, ``measured-host``,
@@ -21,15 +21,12 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from edgekd.bench.energy_meters import EnergyMeter
-from edgekd.bench.energy_sensors import SensorError
 from edgekd.config.target_profile import PowerSpec
 
 logger = logging.getLogger(__name__)
@@ -108,22 +105,6 @@ def measured_energy(delta_uj: float, inferences: int, method: str = "rapl") -> E
     if not math.isfinite(delta_uj) or delta_uj < 0:
         raise ValueError(f"energy difference must be finite and non-negative, got {delta_uj}")
     return EnergyFigure(mj_per_inference=delta_uj / 1000.0 / inferences, method=method, evidence="measured")
-
-
-def measure_energy(meter: EnergyMeter, run: Callable[[], int]) -> EnergyFigure:
-    """Measure ``run`` (which performs the timed inferences and returns how many) with ``meter``.
-
-    Raises:
-        SensorError: the meter could not give a reading.
-    """
-    meter.start()
-    try:
-        inferences = run()
-    except BaseException:
-        with contextlib.suppress(SensorError):
-            meter.stop()  # release the sampler; the run's own error is the one to report
-        raise
-    return measured_energy(meter.stop(), inferences, meter.method)
 
 
 def energy_entries(

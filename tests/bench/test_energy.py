@@ -7,12 +7,9 @@ from edgekd.bench.energy import (
     energy_entries,
     estimate_energy,
     figure_from_script,
-    measure_energy,
     measured_by_artifact,
     measured_energy,
 )
-from edgekd.bench.energy_meters import CounterMeter
-from edgekd.bench.energy_sensors import SensorError
 from edgekd.config.target_profile import PowerSpec
 from edgekd.config.targets import load_target
 from edgekd.gate.evidence import best_energy
@@ -129,16 +126,3 @@ def test_figure_from_script_extra():
 def test_no_energy_from_emulated_latency():
     emulated = {**LATENCY[0], "evidence": "measured-emulated", "artifact": "student-tflite-int8.tflite"}
     assert energy_entries([emulated], PI5) == []
-
-
-def test_measure_energy_keeps_the_run_error():
-    readings = iter([{"pkg": 0}, {"pkg": 10}])
-    meter = CounterMeter(lambda: next(readings), {}, "rapl")
-
-    def failing_run() -> int:
-        raise RuntimeError("runtime crashed")
-
-    with pytest.raises(RuntimeError, match="runtime crashed"):
-        measure_energy(meter, failing_run)
-    with pytest.raises(SensorError):
-        meter.stop()  # the meter was released
