@@ -96,6 +96,9 @@ def _validation(r: dict) -> str:
     parts.append(_table(["split", "T", "ECE before", "ECE after", "NLL before", "NLL after", "samples"], rows,
                         {1, 2, 3, 4, 5, 6}))  # fmt: skip
     mce = v["calibration"]["student_test"]["mce"]
+    fit = ts["val"]
+    parts.append(f"<p>T fitted on the validation split to minimise {_e(str(fit.get('objective', 'nll')).upper())}"
+                 f" (NLL-optimal T = {_num(fit.get('nll_temperature'), '.3f')}).</p>")  # fmt: skip
     parts.append(f"<p>Student MCE on test (T=1): {_num(mce, '.4f')}. The temperature is stored in each artifact's "
                  "sidecar (<code>temperature</code>): divide the logits by it before softmax.</p>")  # fmt: skip
     ds = v["distillation_score"]

@@ -190,6 +190,7 @@ def _validation_lines(r: dict) -> list[str]:
     ts = v["temperature_scaling"]
     lines += ["", "### Calibration", "",
               f"Temperature T = {ts['val']['temperature']:.3f} fitted on {ts['val']['fit_samples']} validation images "
+              f"to minimise {str(ts['val'].get('objective', 'nll')).upper()}{_nll_t(ts['val'])} "
               f"(stored in each artifact's sidecar). ECE (15 bins) validation {ts['val']['ece_before']:.4f} → "
               f"{ts['val']['ece_after']:.4f}; test {ts['test']['ece_before']:.4f} → {ts['test']['ece_after']:.4f}; "
               f"student MCE on test {v['calibration']['student_test']['mce']:.4f}."]  # fmt: skip
@@ -208,3 +209,9 @@ def _validation_lines(r: dict) -> list[str]:
                   "| corruption | teacher drop, pt | student drop, pt |", "|---|---:|---:|"]  # fmt: skip
         lines += [f"| {n} | {d['teacher']:.2f} | {d['student']:.2f} |" for n, d in corr["mean_drop_points"].items()]
     return lines
+
+
+def _nll_t(fit: dict) -> str:
+    """`` (the NLL optimum is T = x)`` when the temperature was fitted on another objective."""
+    t = fit.get("nll_temperature")
+    return f" (the NLL optimum is T = {t:.3f})" if fit.get("objective") == "ece" and t is not None else ""

@@ -9,6 +9,7 @@ from edgekd.validate.calibration import (
     calibration_report,
     expected_calibration_error,
     fit_temperature,
+    fit_temperature_ece,
     nll,
     softmax,
     temperature_scaling,
@@ -98,14 +99,52 @@ def test_temperature_recovers_known_t(true_t):
 def test_temperature_scaling_lowers_ece_on_held_out_split():
     val_logits, val_labels = _calibrated(seed=2)
     test_logits, test_labels = _calibrated(seed=3)
-    res = temperature_scaling(val_logits * 3.0, val_labels, test_logits * 3.0, test_labels, split="test")
+    res = temperature_scaling(
+        val_logits * 3.0, val_labels, test_logits * 3.0, test_labels, split="test", objective="nll"
+    )
     assert res.temperature == pytest.approx(3.0, rel=0.05)
     assert res.ece_after < res.ece_before / 3
     assert res.nll_after < res.nll_before
     data = res.to_json()
     assert set(data) == {"temperature", "split", "ece_before", "ece_after", "nll_before", "nll_after",
-                         "fit_samples", "samples"}  # fmt: skip
+                         "fit_samples", "samples", "objective", "nll_temperature"}  # fmt: skip
     assert data["split"] == "test" and data["samples"] == 20000
+    assert data["objective"] == "nll" and data["nll_temperature"] == data["temperature"]
+
+
+def test_ece_objective_finds_the_overconfidence_factor_and_generalises():
+    val_logits, val_labels = _calibrated(seed=2)
+    test_logits, test_labels = _calibrated(seed=3)
+    res = temperature_scaling(val_logits * 3.0, val_labels, test_logits * 3.0, test_labels, split="test")
+    assert res.objective == "ece"
+    assert res.temperature == pytest.approx(3.0, rel=0.1)
+    assert res.ece_after < res.ece_before / 3
+    assert res.nll_temperature == pytest.approx(3.0, rel=0.05)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ece_objective_never_raises_validation_ece(seed):
+    # Nearly calibrated logits: the NLL optimum may move ECE either way; the ECE fit keeps T = 1 if nothing is better.
+    logits, labels = _calibrated(seed=10 + seed, n=400)
+    res = temperature_scaling(logits, labels, split="val")
+    assert res.ece_after <= res.ece_before
+    assert res.ece_after == pytest.approx(expected_calibration_error(softmax(logits, res.temperature), labels))
+
+
+def test_ece_fit_picks_the_grid_minimum():
+    logits, labels = _calibrated(seed=20, n=300)
+    t = fit_temperature_ece(logits, labels)
+    best = expected_calibration_error(softmax(logits, t), labels)
+    for other in (0.5, 0.8, 1.0, 1.25, 2.0):
+        assert best <= expected_calibration_error(softmax(logits, other), labels) + 1e-12
+
+
+def test_unknown_objective_and_bounds_are_input_errors():
+    logits, labels = _calibrated(seed=4, n=50)
+    with pytest.raises(InputError, match=r"objective 'brier'.*ece, nll"):
+        temperature_scaling(logits, labels, objective="brier")
+    with pytest.raises(InputError, match="bounds"):
+        fit_temperature_ece(logits, labels, bounds=(2.0, 5.0))
 
 
 def test_temperature_scaling_needs_both_eval_arrays():
