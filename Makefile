@@ -6,7 +6,7 @@ STAMP := $(VENV)/.edgekd-installed
 # Debian packages: the Fashion-MNIST source of the bundled data (tests rebuild it to check provenance);
 # shellcheck for the CI and Docker shell scripts (make lint, tests/ci); qemu-user-static for the Arm emulator;
 # openssh-server/-client for the stand-in ssh board the ssh runner's tests start (tests/bench/conftest.py).
-DEB_PACKAGES := dataset-fashion-mnist shellcheck qemu-user-static binfmt-support openssh-server openssh-client chromium
+DEB_PACKAGES := dataset-fashion-mnist curl shellcheck qemu-user-static binfmt-support openssh-server openssh-client chromium
 TARGET ?= cortex-a76
 BUDGET ?= 30
 PYTEST_ARGS ?=
