@@ -65,29 +65,41 @@ def _loss_weights(items: tuple[str, ...]) -> dict[str, float]:
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from OUT/checkpoints.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("distill"), show_default=True)
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option(
+    "--dist-backend",
+    type=click.Choice(["auto", "gloo", "nccl"]),
+    default="auto",
+    show_default=True,
+    help="Under torchrun: torch.distributed backend (auto = nccl with CUDA, else gloo).",
+)
 def distill(
     student_path: Path | None, ratio: float | None, teacher_factory: str | None, teacher_weights: Path | None,
     extra_teacher: tuple[Path, ...], data: Path | None, config_file: Path | None, losses: tuple[str, ...],
     weight_ce: float | None, hint_layers: tuple[str, ...], temperature: float | None, alpha: float | None,
     epochs: int | None, lr: float | None, max_train_samples: int | None, seed: int | None, sweeps: tuple[str, ...],
-    sweep_epochs: int, assistant: str | None, resume: bool, out_dir: Path, no_progress: bool,
+    sweep_epochs: int, assistant: str | None, resume: bool, out_dir: Path, no_progress: bool, dist_backend: str,
 ) -> int:  # fmt: skip
     """Distil a pruned student from the teacher; writes OUT/student.pt, distill.json (and sweep.json).
 
-    Exit code 0 on success, 2 on bad input or config.
+    Exit code 0 on success, 2 on bad input or config, 3 when the process group cannot form.
+    Launched by torchrun it trains data-parallel (DDP); only rank 0 prints and writes.
 
     \b
     Example:
       edgekd distill --ratio 0.7 --loss kd=1 --loss hint=0.5 --epochs 3
       edgekd distill --student student.pt --sweep temperature=1,2,4,8 --sweep alpha=0.3,0.5,0.7
       edgekd distill --ratio 0.9 --assistant auto --epochs 2
+      torchrun --standalone --nproc-per-node 2 -m edgekd distill --ratio 0.7 --epochs 3
     """
+    import logging
+
     from pydantic import ValidationError
 
     from edgekd.cli.progress_rich import RichProgress
     from edgekd.config.build_config import EXAMPLE_FACTORY, DistillConfig
     from edgekd.config.loading import format_validation_error, load_model
     from edgekd.distill.distill_job import DistillJob, run_job
+    from edgekd.distill.distributed import session
     from edgekd.distill.sweep import parse_sweep
     from edgekd.errors import ConfigError
     from edgekd.pipeline.progress import NULL_PROGRESS
@@ -119,7 +131,12 @@ def distill(
         raise ConfigError(format_validation_error(exc, DistillConfig, "distill option")) from exc
     job = DistillJob(cfg, out_dir, student_path, ratio, teacher_factory or EXAMPLE_FACTORY, teacher_weights, data,
                      parse_sweep(sweeps), sweep_epochs)  # fmt: skip
-    outcome = run_job(job, NULL_PROGRESS if no_progress else RichProgress())
+    with session(dist_backend) as dist:
+        if not dist.is_main:  # the other ranks train quietly; rank 0 reports
+            logging.getLogger("edgekd").setLevel(logging.ERROR)
+        outcome = run_job(job, NULL_PROGRESS if no_progress or not dist.is_main else RichProgress())
+    if not dist.is_main:
+        return 0
     r = outcome.record
     if outcome.sweep is not None:
         best = outcome.sweep.best

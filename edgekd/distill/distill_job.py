@@ -5,7 +5,7 @@ ratio); validate the whole loss setup before any heavy work; cache the teachers'
 training split once; with an assistant, distil teacher → assistant, then assistant → student; with a
 sweep, train every grid point on a short schedule, pick the best by validation accuracy and train it
 fully. Writes ``student.pt``, ``distill.json`` and (with a sweep) ``sweep.json`` into ``out_dir``,
-each atomically; the sweep file is rewritten after every point.
+each atomically; the sweep file is rewritten after every point. Under torchrun only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from torch import nn
 from edgekd.config.build_config import EXAMPLE_FACTORY, DistillConfig
 from edgekd.data.datasets import DatasetBundle
 from edgekd.distill.assistant import make_assistant
+from edgekd.distill.distributed import run_on_main
 from edgekd.distill.loss_setup import check_outputs_match, make_loss
 from edgekd.distill.sweep import SweepResult, run_sweep
 from edgekd.distill.teacher_cache import TeacherCache, compute_teacher_cache
@@ -173,7 +174,8 @@ def run_job(job: DistillJob, progress: ProgressReporter = NULL_PROGRESS) -> Dist
             return res.best_val_accuracy, {"epochs_run": res.epochs_run, "seconds": round(res.seconds, 1)}
 
         def write_sweep(partial: SweepResult) -> None:
-            atomic_write_text(out / "sweep.json", json.dumps(partial.to_json(), indent=2) + "\n")
+            text = json.dumps(partial.to_json(), indent=2) + "\n"
+            run_on_main(lambda: atomic_write_text(out / "sweep.json", text))  # under torchrun: rank 0 writes
 
         sweep_result = run_sweep(cfg, job.sweep, run_point, write_sweep)
         write_sweep(sweep_result)
@@ -191,6 +193,6 @@ def run_job(job: DistillJob, progress: ProgressReporter = NULL_PROGRESS) -> Dist
         seconds=round(result.seconds, 1), test_accuracy=test_acc, temperature=cfg.temperature, alpha=cfg.alpha,
         teachers=n_teachers, resumed_from_epoch=result.resumed_from_epoch,
     )  # fmt: skip
-    path = save_student(student, out / "student.pt", job.teacher_factory)
-    atomic_write_text(out / "distill.json", json.dumps(record, indent=2, default=str) + "\n")
+    path = run_on_main(lambda: save_student(student, out / "student.pt", job.teacher_factory))
+    run_on_main(lambda: atomic_write_text(out / "distill.json", json.dumps(record, indent=2, default=str) + "\n"))
     return DistillOutcome(path, record, sweep_result)

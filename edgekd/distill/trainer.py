@@ -9,6 +9,9 @@ The validation accuracy of the model as handed in is measured first (``eval_init
 that never beats it returns the original weights, so distilling an already-trained student cannot
 make it worse on validation.
 
+Launched by ``torchrun`` (a process group is active), training is data-parallel: see
+:mod:`edgekd.distill.distributed`; the results match a one-process run up to floating-point rounding.
+
 Callers with a model that is not switched by ``.train()``/``.eval()`` (a QAT-prepared ``torch.export``
 GraphModule) pass ``to_train``/``to_eval`` callables, e.g.
 ``TrainSettings(to_train=torchao.quantization.pt2e.move_exported_model_to_train,
@@ -23,6 +26,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekd.data.datasets import DatasetBundle, Split
+from edgekd.distill import distributed
 from edgekd.distill.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from edgekd.distill.teacher_cache import TeacherCache
 from edgekd.errors import ConfigError
@@ -143,25 +148,28 @@ def _step_loss(
     cached: tuple[torch.Tensor, dict[str, torch.Tensor]] | None,
     teacher: nn.Module | None,
     paths: dict[str, list[str]],
+    net: nn.Module | None = None,
 ) -> torch.Tensor:
     """One batch's loss: cached teacher outputs, or a live (frozen) teacher with feature hooks.
 
     Hooks live only for this batch: they are removed on exit from the ``with`` block, also on errors.
+    ``net`` runs the forward pass when given (the DDP wrapper of ``model``, whose modules carry the hooks).
     """
     from edgekd.distill.feature_hooks import FeatureHooks
 
+    model, hooked = (net or model), model
     wants_features = any(paths.values())
     if cached is not None and (not wants_features or all(p in cached[1] for p in paths["teacher"])):
         if not wants_features:
             return loss_fn(model(x), y, cached[0])
-        with FeatureHooks(model, paths["student"]) as sh:
+        with FeatureHooks(hooked, paths["student"]) as sh:
             out = model(x)
             return loss_fn(out, y, cached[0], features={"teacher": cached[1], "student": sh.features})
     if teacher is None:
         if wants_features:
             raise ConfigError("feature losses need a teacher module or cached teacher features")
         return loss_fn(model(x), y, None)
-    with FeatureHooks(teacher, paths["teacher"], detach=True) as th, FeatureHooks(model, paths["student"]) as sh:
+    with FeatureHooks(teacher, paths["teacher"], detach=True) as th, FeatureHooks(hooked, paths["student"]) as sh:
         with torch.no_grad():
             t_logits = teacher(x)
         out = model(x)
@@ -172,6 +180,12 @@ def _step_loss(
 
 def _val_accuracy(model: nn.Module, data: DatasetBundle, settings: TrainSettings, batch_size: int = 256) -> float:
     settings.set_eval(model)
+    if distributed.is_distributed():  # each rank counts its share; every rank gets the same sum
+        start, stop = distributed.shard_bounds(len(data.val), distributed.rank(), distributed.world_size())
+        part, dev = Split(data.val.x[start:stop], data.val.y[start:stop]), distributed.device()
+        with torch.no_grad():
+            hits = sum(int((model(x.to(dev)).argmax(1).cpu() == y).sum()) for x, y, _ in data.batches(part, batch_size))
+        return distributed.all_sum([float(hits)])[0] / len(data.val) if len(data.val) else 0.0
     with torch.no_grad():
         out = [model(x).float().numpy() for x, _, _ in data.batches(data.val, batch_size)]
     logits = np.concatenate(out) if out else np.zeros((0, data.num_classes), np.float32)
@@ -221,6 +235,11 @@ def train(
         warmup = max(1, round(settings.warmup_epochs * steps_per_epoch))
     else:
         warmup = max(1, int(total * settings.warmup_fraction))
+    par = distributed.ParallelTraining(model, loss_fn, teacher) if distributed.is_distributed() else None
+    target, net = model, None
+    if par is not None:
+        model, net = par.module, par.net
+        progress = progress if par.rank == 0 else NULL_PROGRESS
     params = list(model.parameters())
     if isinstance(loss_fn, nn.Module):
         params += list(loss_fn.parameters())
@@ -235,7 +254,9 @@ def train(
     initial: float | None = None
     started = time.perf_counter()
     print_ = fingerprint(settings.fingerprint())
-    state = load_checkpoint(settings.checkpoint_dir, print_) if settings.resume and settings.checkpoint_dir else None
+    state = None
+    if settings.resume and settings.checkpoint_dir:
+        state = distributed.run_on_main(lambda: load_checkpoint(settings.checkpoint_dir, print_))
     if state is not None:
         model.load_state_dict(state["model"])
         if isinstance(loss_fn, nn.Module):
@@ -260,15 +281,24 @@ def train(
             for x, y, idx in data.batches(train_split, settings.batch_size, True, settings.seed + epoch):
                 if settings.augment:
                     x = augment_batch(x, gen)
+                weight = 1.0
+                if par is not None:
+                    x, y, idx, weight = par.shard(x, y, idx)
                 for group in opt.param_groups:
                     group["lr"] = lr_at(step, total, warmup, settings.lr)
                 cached = cache.batch(idx) if cache is not None else None
-                loss = _step_loss(model, x, y, loss_fn, cached, teacher, paths)
+                if par is not None and cached is not None:
+                    cached = (cached[0].to(par.device), {k: v.to(par.device) for k, v in cached[1].items()})
+                loss = _step_loss(model, x, y, loss_fn, cached, teacher, paths, net)
+                if par is not None:
+                    loss = loss * weight
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if par is not None:
+                    par.sync_loss_grads()
                 opt.step()
                 step += 1
-                value = float(loss.detach())
+                value = float(loss.detach()) if par is None else par.global_loss(float(loss.detach()))
                 running = 0.9 * running + 0.1 * value if step > 1 else value
                 task.advance(1, loss=running)
             val_acc = _val_accuracy(model, data, settings)
@@ -280,16 +310,20 @@ def train(
             else:
                 stale += 1
             if settings.checkpoint_dir is not None:
-                save_checkpoint(settings.checkpoint_dir, {
+                snapshot = {
                     "fingerprint": print_, "epoch": epoch + 1, "step": step, "model": model.state_dict(),
                     "loss": loss_fn.state_dict() if isinstance(loss_fn, nn.Module) else {},
                     "optimizer": opt.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
                     "best_acc": best_acc, "best_state": best_state, "best_epoch": best_epoch, "stale": stale,
                     "history": history, "initial": initial,
-                })  # fmt: skip
+                }  # fmt: skip
+                distributed.run_on_main(partial(save_checkpoint, settings.checkpoint_dir, snapshot))
             if stale >= settings.patience:
                 break
-    if best_state is not None:
+    if par is not None:
+        par.finish(best_state if best_state is not None else model.state_dict(), loss_fn, teacher)
+        model = target
+    elif best_state is not None:
         model.load_state_dict(best_state)
     if initial is not None and best_epoch == 0:
         log.warning("%s: no epoch beat the initial val accuracy %.4f; kept the initial weights", description, initial)
