@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 EXAMPLE_FACTORY = "edgekd.models.example_teacher:example_teacher"
 
@@ -89,6 +89,26 @@ class ExportConfig(Strict):
     )
 
 
+class QuantizationConfig(Strict):
+    """How int8 artifacts are made: post-training quantisation (``ptq``) or KD with fake quantisation (``qat``).
+
+    In ``qat`` mode every int8 export of the profile comes from a further KD run (the distilled student,
+    the same teacher logits, ``distill.temperature``/``alpha``/``batch_size``/``max_train_samples``/``seed``)
+    with fake quantisation on that export's deploy path: PT2E for ``tflite``, NNCF for ``openvino``/``onnx``.
+    """
+
+    mode: Literal["ptq", "qat"] = Field(default="ptq", description="ptq: exporter calibrates; qat: KD + fake quant")
+    epochs: int = Field(default=1, gt=0, description="qat: KD epochs with fake quantisation")
+    lr: float = Field(default=2e-4, gt=0, description="qat: AdamW learning rate (warm-up 10 %, then cosine)")
+    calibration_samples: int | None = Field(
+        default=None, gt=0, description="int8 calibration images (PTQ and QAT's initial ranges); None = export's"
+    )
+    overflow_fix: bool = Field(default=False, description="qat, NNCF paths: 7-bit weights for x86 CPUs without VNNI")
+    nncf_kernels: Literal["compiled", "reference"] = Field(
+        default="compiled", description="qat, NNCF paths: C++ fake-quantise kernels (built once) or pure torch"
+    )
+
+
 class BenchConfig(Strict):
     warmup: int = Field(default=10, ge=0)
     runs: int = Field(default=50, gt=0)
@@ -109,6 +129,15 @@ class BuildConfig(Strict):
     teacher: TeacherConfig = TeacherConfig()
     prune: PruneConfig = PruneConfig()
     distill: DistillConfig = DistillConfig()
+    quantization: QuantizationConfig = QuantizationConfig()
     export: ExportConfig = ExportConfig()
     bench: BenchConfig = BenchConfig()
     gate: GateConfig = GateConfig()
+
+    @model_validator(mode="after")
+    def _one_calibration_count(self) -> BuildConfig:
+        # quantization.calibration_samples, when given, is the count for PTQ exports too (one number, not two)
+        n = self.quantization.calibration_samples
+        if n is not None and self.export.calibration_samples != n:
+            self.export = self.export.model_copy(update={"calibration_samples": n})
+        return self

@@ -176,6 +176,24 @@ def _val_accuracy(model: nn.Module, data: DatasetBundle) -> float:
     return float((logits.argmax(1) == data.val.y).mean()) if len(data.val) else 0.0
 
 
+def quantized_logits(qmodel: QuantizedModel, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The quantised model's own PyTorch logits on normalised NCHW ``x``: the parity reference of its artifact.
+
+    That is the fake-quantised NNCF model, or the converted PT2E graph (quantise/dequantise ops, NHWC input).
+    """
+    outs = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            chunk = torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size], dtype=np.float32))
+            n = len(chunk)
+            if n == 1:  # exported graphs trace the batch as a dynamic dim >= 2; eval mode makes a copy harmless
+                chunk = torch.cat([chunk, chunk])
+            if qmodel.layout == "NHWC":
+                chunk = chunk.permute(0, 2, 3, 1).contiguous()
+            outs.append(qmodel.module(chunk)[:n].float().numpy())
+    return np.concatenate(outs)
+
+
 def export_result(
     result: QatResult, example: torch.Tensor, out_dir: Path, info: SidecarInfo, opset: int = 17
 ) -> Artifact:

@@ -23,6 +23,7 @@ from edgekd.pipeline.cache import StageCache
 from edgekd.pipeline.hashing import sha256_file
 from edgekd.pipeline.inputs import BuildInputs, resolve
 from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
+from edgekd.pipeline.qat_stage import QatStage, quantization_record
 from edgekd.pipeline.stages import (
     StageContext,
     bench_stage,
@@ -97,7 +98,10 @@ def run_build(config: BuildConfig, progress: ProgressReporter = NULL_PROGRESS) -
 
     t0 = time.perf_counter()
     # the student's PyTorch logits on the test split are the parity reference of every artifact
-    exports = [export_stage(ctx, student, student_key, e.format, e.precision, s_test) for e in profile.exports]
+    qat = QatStage(ctx, student, student_key, s_test)  # mode qat: int8 trained by QAT, parity vs the quantised model
+    exports = [qat.export(e.format) if qat.applies(e.precision)
+               else export_stage(ctx, student, student_key, e.format, e.precision, s_test)
+               for e in profile.exports]  # fmt: skip
     teacher_onnx = export_stage(ctx, inputs.teacher, inputs.teacher_key, "onnx", "fp32", reference=None)
     timed("export", t0)
 
@@ -175,7 +179,7 @@ def _assemble(
             "name": name, "path": str(dst.relative_to(inputs.out_dir)), "format": rec["format"],
             "precision": rec["precision"], "sha256": sha256_file(dst), "size_bytes": _size(dst),
             "parity": rec["parity"], "arm_parity": rec.get("arm_parity"), "latency": lat, "bench": rec["bench"],
-            "primary": rec is exports[0],
+            "primary": rec is exports[0], "quantization": quantization_record(config, rec),
         })  # fmt: skip
     student_pt = copy_artifact(student_file, artifacts_dir, "student.pt")
     student_info = {**model_facts(student, shape, student_pt), "accuracy": student_acc,

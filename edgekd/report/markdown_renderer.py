@@ -111,13 +111,14 @@ def render_markdown(r: dict) -> str:
         "",
         "## Artifacts",
         "",
-        "| artifact | format | precision | size | sha256 | runtime accuracy | agreement | max abs diff |",
-        "|---|---|---|---:|---|---:|---:|---:|",
+        "| artifact | format | precision | int8 by | size | sha256 | runtime accuracy | agreement | max abs diff |",
+        "|---|---|---|---|---:|---|---:|---:|---:|",
     ]
     for a in r["artifacts"]:
         p = a.get("parity") or {}
         lines.append(
-            f"| {a['path']} | {a['format']} | {a['precision']} | {_mb(a['size_bytes'])} | `{a['sha256'][:12]}` "
+            f"| {a['path']} | {a['format']} | {a['precision']} | {_int8_by(a.get('quantization'))} "
+            f"| {_mb(a['size_bytes'])} | `{a['sha256'][:12]}` "
             f"| {_pct(p.get('accuracy'))} | {_pct(p.get('agreement'))} | {p.get('max_abs_diff', float('nan')):.3g} |"
         )
     lines += _deployment_lines(r)
@@ -215,3 +216,13 @@ def _nll_t(fit: dict) -> str:
     """`` (the NLL optimum is T = x)`` when the temperature was fitted on another objective."""
     t = fit.get("nll_temperature")
     return f" (the NLL optimum is T = {t:.3f})" if fit.get("objective") == "ece" and t is not None else ""
+
+
+def _int8_by(q: dict | None) -> str:
+    """How an artifact's int8 was made: ``QAT (qat-pt2e, val 87.1 %, 1 epoch)``, ``PTQ (256 images)`` or ``-``."""
+    if not q:
+        return "-"
+    if q.get("mode") == "qat":
+        return f"QAT ({q.get('method')}, val {_pct(q.get('val_accuracy'))}, {q.get('epochs')} epoch(s))"
+    n = q.get("calibration_samples")
+    return f"PTQ ({n} images)" if n else "PTQ"
