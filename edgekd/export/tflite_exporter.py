@@ -8,7 +8,10 @@
   activations), ``prepare_pt2e``, calibration, ``convert_pt2e(fold_quantize=False)`` and
   ``litert_torch.convert(..., quant_config=QuantConfig(pt2e_quantizer=...))``. The result is fully
   int8 including its input and output; the runtime quantises inputs and dequantises outputs with the
-  scales recorded in the sidecar.
+  scales recorded in the sidecar. Before ``prepare_pt2e``, a conv/linear shared by a BatchNorm and
+  other users is copied for the BatchNorm (torchao's folding would otherwise change the function, see
+  :mod:`edgekd.export.tflite_quant_config`), and the first calibration batch checks the prepared graph
+  still computes the model's output. Standalone BatchNorms (after a concat or pool) stay float.
 * :meth:`TfliteExporter.export_quantized` takes a graph already quantised by PT2E QAT
   (``edgekd.distill.qat_pt2e``): it skips calibration and converts that graph as it is.
 * litert-torch and ai-edge-litert are imported only inside the methods (they are heavy and optional:
@@ -53,6 +56,7 @@ from edgekd.export.sidecar import (
     read_sidecar,
     sidecar_path,
 )
+from edgekd.export.tflite_quant_config import check_prepared, ptq_quantizer, unshare_bn_producers
 from edgekd.pipeline.artifact import Artifact
 
 log = logging.getLogger(__name__)
@@ -194,21 +198,24 @@ def _import_litert() -> ModuleType:
 
 
 def _quantized(litert_torch: ModuleType, wrapped: nn.Module, sample: torch.Tensor, calibration: np.ndarray) -> Any:
-    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    quantizer = ptq_quantizer()
     # Trace with a dynamic batch so calibration runs in batches: the histogram observers cost
     # ~0.2 s per call, which made per-sample calibration of 256 samples take a minute.
     batch = torch.export.Dim("batch", max=1 << 16)
     two = torch.cat([sample, sample])  # a batch of 1 would be specialised to a constant
     graph = torch.export.export(wrapped, (two,), dynamic_shapes=(({0: batch},),)).module()
+    unshare_bn_producers(graph)  # else prepare_pt2e's BatchNorm folding can change the model's function
     prepared = move_exported_model_to_eval(prepare_pt2e(graph, quantizer))
     nhwc = torch.from_numpy(np.ascontiguousarray(calibration, dtype=np.float32)).permute(0, 2, 3, 1)
     with torch.no_grad():
         for i in range(0, len(nhwc), CALIBRATION_BATCH):
-            prepared(nhwc[i : i + CALIBRATION_BATCH].contiguous())
+            chunk = nhwc[i : i + CALIBRATION_BATCH].contiguous()
+            observed = prepared(chunk)
+            if i == 0:  # observers only, nothing rounded yet: the output must still be the model's
+                check_prepared(wrapped(chunk), observed)
     converted = move_exported_model_to_eval(convert_pt2e(prepared, fold_quantize=False))
     return _from_pt2e(litert_torch, converted, sample, quantizer)
 

@@ -32,21 +32,12 @@ BATCH = 256  # the fixed comparison batch
 CALIBRATION = 256  # the build's default (export.calibration_samples)
 MIN_AGREEMENT = {"fp32": 0.99, "int8": 0.97}
 MIN_TRAINED_ACCURACY = 0.7  # the shipped weights are trained, not random (10 classes: chance is 0.1)
-# Known exporter bug, kept visible: strict, so the case fails the suite the day it starts passing.
-KNOWN_BROKEN = {
-    ("densenet", "tflite", "int8"): "PT2E/LiteRT int8 of pre-activation BatchNorm after a concat (DenseNet): "
-    "top-1 agreement ~0.37; the build's parity check and gate catch it",
-}
 CASES = [
-    pytest.param(
-        arch, fmt, precision, id=f"{arch}-{fmt}-{precision}",
-        marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BROKEN[arch, fmt, precision])]
-        if (arch, fmt, precision) in KNOWN_BROKEN else [],
-    )
+    pytest.param(arch, fmt, precision, id=f"{arch}-{fmt}-{precision}")
     for arch in ZOO
     for fmt in EXPORTERS.names()
     for precision in PRECISIONS
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")
