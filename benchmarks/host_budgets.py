@@ -2,7 +2,8 @@
 
 Runs ``edgekd build --target x86-64-host --budget-ms B`` on the bundled example for three budgets
 between the teacher's measured host latency and a quarter of it, and records, per budget, the
-deployed artifact's measured p50 and whether it lies in [0.8 B, B].
+deployed artifact's measured p50 and whether it lies in [0.8 B, B], the pruning plan (uniform or
+latency-aware per-layer, with the calibration KL of each), the build's wall time and the load average.
 
 Usage: python benchmarks/host_budgets.py [--epochs 1] [--max-train-samples N]
 (training length does not change the latency; shorter runs only lower the student's accuracy).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -29,9 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def build(budget: float, out: Path, extra: list[str]) -> dict:
     cmd = [sys.executable, "-m", "edgekd", "build", "--target", "x86-64-host", "--budget-ms", f"{budget:.3f}",
            "--out", str(out), "--no-progress", *extra]  # fmt: skip
+    load_before, started = os.getloadavg(), time.time()
     code = subprocess.run(cmd, cwd=ROOT, check=False).returncode
     report = json.loads((out / "report.json").read_text())
-    return {"exit_code": code, "report": report}
+    return {"exit_code": code, "report": report, "seconds": round(time.time() - started, 1),
+            "load_before": load_before, "load_after": os.getloadavg()}  # fmt: skip
 
 
 def main() -> None:
@@ -53,11 +57,18 @@ def main() -> None:
             r = run["report"]
             primary = next(a for a in r["artifacts"] if a["primary"])
             measured = next(e["ms"] for e in primary["latency"] if e["stat"] == "p50")
+            prune = r["student"]["prune"]
+            refinement = prune.get("refinement") or {}
             rows.append({
                 "budget_ms": round(budget, 3), "fraction_of_teacher": fraction, "measured_p50_ms": measured,
                 "ratio_to_budget": round(measured / budget, 3), "within_0.8_1.0": 0.8 <= measured / budget <= 1.0,
-                "prune_ratio": r["student"]["prune"]["ratio"], "rounds": r["student"]["prune"]["measure_rounds"],
+                "prune_ratio": prune["ratio"], "uniform_ratio": prune.get("uniform_ratio"),
+                "plan": refinement.get("chosen", "uniform"), "per_layer_kept": refinement.get("kept"),
+                "calibration_kl": refinement.get("calibration_kl"),
+                "uniform_calibration_kl": refinement.get("uniform_calibration_kl"),
+                "rounds": prune["measure_rounds"], "refine_rounds": refinement.get("confirm_rounds", []),
                 "student_accuracy": r["student"]["accuracy"], "exit_code": run["exit_code"],
+                "seconds": run["seconds"], "loadavg_before": run["load_before"], "loadavg_after": run["load_after"],
             })  # fmt: skip
     result = {
         "what": "x86-64-host builds at three budgets: measured p50 of the deployed artifact vs the budget",

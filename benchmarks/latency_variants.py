@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from edgekd.bench.latency_calibration import apply_calibration, calibrate, local_onnx_timer
-from edgekd.bench.latency_model import LatencyModel, count_macs, trace_ops
+from edgekd.bench.latency_model import LatencyModel, align_to_graph, count_macs, onnx_graph_nodes, trace_ops
 from edgekd.bench.local_runner import LocalRunner
 from edgekd.bench.runner_base import BenchSettings
 from edgekd.bench.stats import summarize
@@ -53,11 +53,15 @@ WIDTHS = (0.5, 1.0, 2.0)
 RESOLUTIONS = (28, 40)
 
 
-def variants() -> list[tuple[str, torch.nn.Module, tuple[int, ...]]]:
+def variants(
+    families: list[str] | None = None, widths: tuple[float, ...] = WIDTHS, resolutions: tuple[int, ...] = RESOLUTIONS
+) -> list[tuple[str, torch.nn.Module, tuple[int, ...]]]:
     out = []
     for name, factory in ZOO.items():
-        for width in WIDTHS:
-            for res in RESOLUTIONS:
+        if families and name not in families:
+            continue
+        for width in widths:
+            for res in resolutions:
                 if name == "vgg" and res != 28:
                     continue  # its flatten -> linear head is sized for 28x28 inputs
                 torch.manual_seed(0)
@@ -71,6 +75,17 @@ def export(model: torch.nn.Module, shape: tuple[int, ...], precision: str, out_d
     return Path(get_exporter("onnx").export(model, torch.zeros(shape), precision, out_dir, info, calib).path)
 
 
+def per_family(rows: list[dict]) -> dict[str, dict]:
+    """Per zoo architecture: share within +-10 %, median and mean signed error (bias) of the prediction."""
+    out: dict[str, dict] = {}
+    for family in sorted({r["family"] for r in rows}):
+        errs = [r["error_pct"] for r in rows if r["family"] == family]
+        out[family] = {"variants": len(errs), "within_10pct": round(sum(abs(e) <= 10 for e in errs) / len(errs), 3),
+                       "median_abs_error_pct": round(statistics.median(abs(e) for e in errs), 2),
+                       "mean_error_pct": round(statistics.fmean(errs), 2)}  # fmt: skip
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -78,6 +93,10 @@ def main() -> None:
     ap.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
     ap.add_argument("--stat", choices=("p50", "min"), default="min", help="statistic fitted and compared")
     ap.add_argument("--calibration", type=Path, default=None, help="use this fit instead of calibrating now")
+    ap.add_argument("--families", nargs="*", default=None, help="zoo architectures to build (default: all)")
+    ap.add_argument("--widths", nargs="*", type=float, default=list(WIDTHS))
+    ap.add_argument("--resolutions", nargs="*", type=int, default=list(RESOLUTIONS))
+    ap.add_argument("--out", type=Path, default=None, help="result file (default: benchmarks/results/...)")
     args = ap.parse_args()
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     profile = load_target("x86-64-host")
@@ -103,14 +122,20 @@ def main() -> None:
     settings = BenchSettings(threads=1, warmup=5, runs=args.runs)
     with tempfile.TemporaryDirectory() as tmp:
         built = []
-        for name, net, shape in variants():
+        for name, net, shape in variants(args.families, tuple(args.widths), tuple(args.resolutions)):
             ops = trace_ops(net, shape)
             path = export(net, shape, args.precision, Path(tmp) / name)
             built.append((name, path))
-            row = {"variant": name, "input": list(shape), "macs": count_macs(ops), "samples": [], "minimums": []}
+            row = {"variant": name, "family": name.split("-w")[0], "input": list(shape), "macs": count_macs(ops),
+                   "samples": [], "minimums": []}  # fmt: skip
             row["params"] = int(sum(p.numel() for p in net.parameters()))
             row["predicted_ms"] = model.predict_ms(ops, args.precision, 1)
+            graph_nodes = onnx_graph_nodes(path)
+            row["traced_nodes"], row["graph_nodes"] = sum(op.nodes for op in ops), graph_nodes
+            # the trace completed with the nodes ONNX Runtime's optimised graph has beyond it
+            row["graph_aligned_ms"] = model.predict_ms(align_to_graph(ops, graph_nodes), args.precision, 1)
             row["uncalibrated_ms"] = uncalibrated.predict_ms(ops, args.precision, 1)
+            row["breakdown_ms"] = {k: round(v, 4) for k, v in model.breakdown(ops, args.precision, 1).items()}
             rows.append(row)
         print(f"{len(built)} variants exported; measuring {args.rounds} interleaved rounds", flush=True)
         loads = []
@@ -134,6 +159,7 @@ def main() -> None:
         row["measured_ms"] = row["min_ms"] if args.stat == "min" else row["p50_ms"]
         row["spread_pct"] = 100 * (max(row["samples"]) - min(row["samples"])) / row["p50_ms"]
         row["error_pct"] = 100 * (row["predicted_ms"] - row["measured_ms"]) / row["measured_ms"]
+        row["graph_aligned_error_pct"] = 100 * (row["graph_aligned_ms"] - row["measured_ms"]) / row["measured_ms"]
         row["uncalibrated_error_pct"] = 100 * (row["uncalibrated_ms"] - row["measured_ms"]) / row["measured_ms"]
         row["error_vs_p50_pct"] = 100 * (row["predicted_ms"] - row["p50_ms"]) / row["p50_ms"]
         for k in [k for k, v in row.items() if isinstance(v, float)]:
@@ -169,6 +195,11 @@ def main() -> None:
         "p50_within_10pct": round(sum(abs(r["error_vs_p50_pct"]) <= 10 for r in rows) / len(rows), 3),
         "p50_median_abs_error_pct": round(statistics.median(abs(r["error_vs_p50_pct"]) for r in rows), 2),
         "median_round_spread_pct": round(statistics.median(r["spread_pct"] for r in rows), 2),
+        "graph_aligned_within_10pct": round(sum(abs(r["graph_aligned_error_pct"]) <= 10 for r in rows) / len(rows), 3),
+        "graph_aligned_median_abs_error_pct": round(
+            statistics.median(abs(r["graph_aligned_error_pct"]) for r in rows), 2
+        ),
+        "per_family": per_family(rows),
         "calibration_date": calibration["date"],
         "calibration_stat": calibration.get("stat", "p50"),
         "calibration_fit": {
@@ -178,7 +209,7 @@ def main() -> None:
         "seconds": round(time.time() - started, 1),
         "rows": rows,
     }
-    out = RESULTS / f"latency_variants{suffix}.json"
+    out = args.out or RESULTS / f"latency_variants{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k not in ("rows", "load")}, indent=2))
     for r in sorted(rows, key=lambda r: r["error_pct"]):

@@ -40,6 +40,7 @@ def calibrate_latency(target: str, threads: int | None, runs: int, stat: str, pr
     chosen = precisions or tuple(dict.fromkeys(e.precision for e in profile.exports if e.format == "onnx")) or ("fp32",)
     timer = local_onnx_timer(runs, stat=stat)
     data = calibrate(profile, timer, chosen, threads or profile.budget.threads, progress=RichProgress())
+    data["stat"] = stat
     path = write_calibration(data, profile)
     for precision, fitted in data["precisions"].items():
         click.echo(f"{precision}: median error {fitted['median_abs_error_pct']:.1f} %, "

@@ -24,6 +24,7 @@ class PruneConfig(Strict):
     margin: float = Field(default=0.05, ge=0, lt=1, description="aim this fraction under the budget")
     ignored_layers: list[str] = Field(default_factory=list, description="module paths never pruned")
     max_ratio: float = Field(default=0.9, gt=0, lt=1)
+    refine: bool = Field(default=True, description="latency-aware per-layer refinement after the uniform ratio search")
 
 
 class ExtraTeacherConfig(Strict):

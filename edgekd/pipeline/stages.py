@@ -6,6 +6,7 @@ JSON-able records.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -21,16 +22,19 @@ from torch import nn
 from edgekd.bench.latency_model import LatencyModel, count_macs, trace_ops
 from edgekd.config.target_profile import host_cpu_name
 from edgekd.distill.trainer import TrainSettings, predict_logits, train
-from edgekd.errors import ConfigError
+from edgekd.errors import BudgetUnreachableError, ConfigError
 from edgekd.models.loading import load_student, save_student
 from edgekd.pipeline.cache import StageCache
 from edgekd.pipeline.hashing import sha256_file
 from edgekd.pipeline.inputs import BuildInputs
 from edgekd.pipeline.progress import ProgressReporter
-from edgekd.prune.budget_search import search_measured, search_ratio
-from edgekd.prune.pruner import PruneSettings
+from edgekd.prune.budget_search import SearchResult, search_measured, search_ratio
+from edgekd.prune.pruner import PruneResult, PruneSettings, calibration_batches
+from edgekd.prune.sensitivity import refine, refine_measured
 
 log = logging.getLogger(__name__)
+
+REFINE_IMAGES = 32  # calibration images whose output KL scores the per-layer refinement (~15 s on the demo)
 
 
 @dataclass
@@ -98,17 +102,21 @@ def host_measure(ctx: StageContext) -> Callable[[nn.Module], float]:
 def prune_stage(ctx: StageContext) -> tuple[Path, dict]:
     """Prune the teacher until the target's latency fits the budget.
 
-    The latency model drives the search; where the target is this machine, each pick is also
-    measured as deployed and the model corrected until the measured latency fits.
+    The latency model drives the search: a uniform ratio by bisection, then (``prune.refine``, on by
+    default) latency-aware per-layer refinement, which removes channels where latency saved per
+    calibration loss added is highest. Where the target is this machine, each pick is also measured
+    as deployed and the model corrected until the measured latency fits.
     """
     inp, cfg = ctx.inputs, ctx.inputs.config.prune
     profile = inp.profile
-    settings = PruneSettings(cfg.importance, profile.prune.round_to, tuple(cfg.ignored_layers), cfg.max_ratio)
+    refine_on = cfg.refine
+    settings = _prune_settings(ctx)
     model = LatencyModel.for_target(profile)
     measured = profile.measured_locally
     key_in = {
         "teacher": inp.teacher_key,
         "compute": model.compute.model_dump(),
+        "calibration": (model.calibration or {}).get("date"),
         "cores": profile.cpu.cores,
         "budget": inp.budget_ms,
         "precision": profile.primary.precision,
@@ -116,8 +124,10 @@ def prune_stage(ctx: StageContext) -> tuple[Path, dict]:
         "threads": profile.budget.threads,
         "stat": profile.budget.stat,
         "prune": cfg.model_dump(),
+        "refine": refine_on,
         "round_to": profile.prune.round_to,
         "measured_on": host_cpu_name() if measured else None,
+        "data": inp.data.digest if refine_on or settings.needs_gradients else None,
     }
     key = ctx.cache.key(key_in)
     hit = ctx.cache.lookup("prune", key)
@@ -128,17 +138,21 @@ def prune_stage(ctx: StageContext) -> tuple[Path, dict]:
             return model.predict_ms(trace_ops(m, ctx.input_shape), precision, threads)
 
         args = (inp.teacher, ctx.example)
-        if measured:
-            found = search_measured(*args, latency, host_measure(ctx), inp.budget_ms, settings, cfg.margin,
+        measure = host_measure(ctx) if measured else None
+        if measure is not None:
+            found = search_measured(*args, latency, measure, inp.budget_ms, settings, cfg.margin,
                                     progress=ctx.progress)  # fmt: skip
         else:
             found = search_ratio(*args, latency, inp.budget_ms, settings, cfg.margin, progress=ctx.progress)
+        result, final_ms, refinement = found.result, found.latency_ms, None
+        if refine_on:
+            result, final_ms, refinement = _refine(ctx, settings, latency, measure, found)
         with ctx.cache.produce("prune", key, key_in) as tmp:
-            save_student(found.result.model, tmp / "student.pt", inp.config.teacher.factory)
+            save_student(result.model, tmp / "student.pt", inp.config.teacher.factory)
             record = {
-                "ratio": found.result.ratio,
-                "predicted_ms": latency(found.result.model),
-                "measured_ms": found.latency_ms if found.rounds else None,
+                "ratio": result.ratio,
+                "predicted_ms": latency(result.model),
+                "measured_ms": final_ms if found.rounds else None,
                 "measure_rounds": found.rounds,
                 "target_ms": found.target_ms,
                 "precision": precision,
@@ -146,12 +160,50 @@ def prune_stage(ctx: StageContext) -> tuple[Path, dict]:
                 "importance": cfg.importance,
                 "round_to": profile.prune.round_to,
                 "latency_model": model.describe(),
-                "channels": found.result.channels,
+                "channels": result.channels,
+                "uniform_ratio": found.result.ratio,
+                "refine": refine_on,
+                "refinement": refinement,
                 "evaluated": found.evaluated,
             }
             (tmp / "prune.json").write_text(json.dumps(record, indent=2))
         hit = ctx.cache.path("prune", key)
     return hit / "student.pt", _read_json(hit / "prune.json")
+
+
+def _prune_settings(ctx: StageContext) -> PruneSettings:
+    """The build's pruning settings; gradient-based criteria (taylor) get calibration batches."""
+    cfg, profile = ctx.inputs.config.prune, ctx.inputs.profile
+    settings = PruneSettings(cfg.importance, profile.prune.round_to, tuple(cfg.ignored_layers), cfg.max_ratio)
+    if settings.needs_gradients:
+        settings = dataclasses.replace(settings, calibration=calibration_batches(ctx.inputs.data))
+    return settings
+
+
+def _refine(
+    ctx: StageContext,
+    settings: PruneSettings,
+    latency: Callable[[nn.Module], float],
+    measure: Callable[[nn.Module], float] | None,
+    found: SearchResult,
+) -> tuple[PruneResult, float, dict]:
+    """Per-layer refinement of the uniform pick; with a runner, confirmed by measurement (see refine_measured)."""
+    inp = ctx.inputs
+    images = inp.data.to_tensor(inp.data.train.x[:REFINE_IMAGES])
+    uniform_ms = found.latency_ms
+    try:
+        if measure is None:
+            plan = refine(inp.teacher, ctx.example, latency, inp.budget_ms, settings, images, found,
+                          progress=ctx.progress)  # fmt: skip
+            return plan.result, plan.latency_ms, {**plan.to_json(), "confirm_rounds": []}
+        plan, measured_ms, rounds = refine_measured(
+            inp.teacher, ctx.example, latency, measure, inp.budget_ms, settings, images, found,
+            inp.config.prune.margin, progress=ctx.progress,
+        )  # fmt: skip
+    except BudgetUnreachableError as exc:  # the uniform plan already fits; refinement only stalled
+        log.warning("per-layer refinement stopped (%s); keeping the uniform plan", exc)
+        return found.result, uniform_ms, {"chosen": "uniform", "stopped": str(exc), "confirm_rounds": []}
+    return plan.result, measured_ms, {**plan.to_json(), "confirm_rounds": rounds}
 
 
 def distill_stage(ctx: StageContext, pruned: Path) -> tuple[Path, dict]:

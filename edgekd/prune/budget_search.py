@@ -146,7 +146,10 @@ def search_measured(
             break  # close enough under the budget
         if found.result.ratio == 0.0 and fits:
             break  # the unpruned model already fits
-        correction = measured / raw if raw > 0 else correction
+        new_correction = measured / raw if raw > 0 else correction
+        if fits and abs(new_correction - correction) <= 0.01 * correction:
+            break  # the model already agrees with the measurement: another round would pick the same plan
+        correction = new_correction
     if best is None:
         last = rounds_log[-1]
         raise BudgetUnreachableError(

@@ -7,6 +7,7 @@ Outputs are written atomically: ``student.pt`` + ``prune.json`` (budget), ``swee
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from edgekd.pipeline.atomic import atomic_write_text
 from edgekd.pipeline.inputs import BuildInputs
 from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.prune.budget_search import search_ratio
-from edgekd.prune.pruner import PruneSettings
+from edgekd.prune.pruner import PruneSettings, calibration_batches
 from edgekd.prune.sensitivity import RefineSettings, refine
 from edgekd.prune.sweep import SweepSettings, run_sweep
 
@@ -39,9 +40,13 @@ class PruneJob:
 
 
 def _settings(inputs: BuildInputs, job: PruneJob) -> PruneSettings:
+    """Settings from the config; gradient-based criteria (taylor) get calibration batches of training data."""
     cfg = inputs.config.prune
-    return PruneSettings(job.importance or cfg.importance, inputs.profile.prune.round_to, tuple(cfg.ignored_layers),
-                         cfg.max_ratio)  # fmt: skip
+    settings = PruneSettings(job.importance or cfg.importance, inputs.profile.prune.round_to,
+                             tuple(cfg.ignored_layers), cfg.max_ratio)  # fmt: skip
+    if settings.needs_gradients:
+        settings = dataclasses.replace(settings, calibration=calibration_batches(inputs.data))
+    return settings
 
 
 def _predictor(inputs: BuildInputs) -> tuple[LatencyModel, Callable[[nn.Module], float]]:

@@ -16,20 +16,39 @@ import torch.nn.functional as F
 import torch_pruning as tp
 from torch import fx, nn
 
+from edgekd.data.datasets import DatasetBundle
 from edgekd.errors import ConfigError
 from edgekd.registry import IMPORTANCES
 
 log = logging.getLogger(__name__)
 
 
+Batches = tuple[tuple[torch.Tensor, torch.Tensor], ...]
+
+
 @dataclass(frozen=True)
 class PruneSettings:
-    """How to prune: criterion, channel multiple and layers to leave alone (module paths)."""
+    """How to prune: criterion, channel multiple and layers to leave alone (module paths).
+
+    ``calibration`` holds the (images, labels) batches gradient-based criteria (``taylor``) score
+    with; every pruning of a search uses them (see :func:`calibration_batches`).
+    """
 
     importance: str = "l1"
     round_to: int = 8
     ignored: tuple[str, ...] = ()
     max_ratio: float = 0.9
+    calibration: Batches = field(default=(), repr=False, compare=False)
+
+    @property
+    def needs_gradients(self) -> bool:
+        return bool(getattr(IMPORTANCES.get(self.importance), "needs_gradients", False))
+
+
+def calibration_batches(data: DatasetBundle, batches: int = 2, batch_size: int = 32) -> Batches:
+    """The first ``batches`` x ``batch_size`` training images with their labels, for gradient-based importance."""
+    part = data.train.subset(batches * batch_size)
+    return tuple((x, y) for x, y, _ in data.batches(part, batch_size))
 
 
 @dataclass
@@ -164,6 +183,7 @@ def prune(
         ignored_layers=ignored,
         round_to=settings.round_to,
     )
+    calibration = calibration or settings.calibration
     if getattr(factory, "needs_gradients", False):
         if not calibration:
             raise ConfigError(f"importance '{settings.importance}' needs calibration batches")

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -173,3 +174,65 @@ def refine(
     log.info("refine: per-layer KL %.4f above uniform %.4f; keeping the uniform plan", cur_loss, uniform_loss)
     return RefineResult(uniform.result, uniform.latency_ms, target, "uniform", dict(kept), cur_loss, uniform_loss,
                         steps)  # fmt: skip
+
+
+def refine_measured(
+    model: nn.Module,
+    example: torch.Tensor,
+    predict_ms: Callable[[nn.Module], float],
+    measure_ms: Callable[[nn.Module], float],
+    budget_ms: float,
+    settings: PruneSettings,
+    images: torch.Tensor,
+    uniform: SearchResult,
+    margin: float,
+    rounds: int = 2,
+    refine_settings: RefineSettings = RefineSettings(),
+    progress: ProgressReporter = NULL_PROGRESS,
+) -> tuple[RefineResult, float, list[dict]]:
+    """Refine a measured uniform plan, confirm it by measurement and correct the model until it fits.
+
+    ``uniform`` comes from :func:`~edgekd.prune.budget_search.search_measured` (its ``latency_ms`` is
+    measured). The latency model is scaled by measured / predicted at the uniform pick; each refined
+    plan is measured, and if it misses ``budget_ms * (1 - margin)`` the scale is corrected from that
+    measurement and the refinement repeated. When no refined plan fits after ``rounds``, the measured
+    uniform plan is kept. Returns the plan, its measured milliseconds and the confirmation log.
+    """
+    limit = budget_ms * (1.0 - margin)
+    raw = predict_ms(uniform.result.model)
+    correction = uniform.latency_ms / raw if raw > 0 else 1.0
+    log_rounds: list[dict] = []
+    plan: RefineResult | None = None
+    for round_no in range(1, rounds + 1):
+        scaled = functools.partial(_scaled, predict_ms, correction)
+        try:
+            plan = refine(model, example, scaled, budget_ms, settings, images, uniform, refine_settings, progress)
+        except BudgetUnreachableError as exc:  # the corrected model finds no per-layer plan; uniform still fits
+            log.info("refine round %d: %s", round_no, exc)
+            log_rounds.append({"round": round_no, "correction": round(correction, 4), "fits": False,
+                               "stopped": str(exc)})  # fmt: skip
+            break
+        if plan.chosen != "per-layer":
+            return plan, uniform.latency_ms, log_rounds
+        measured = measure_ms(plan.result.model)
+        raw = predict_ms(plan.result.model)
+        log_rounds.append({"round": round_no, "predicted_ms": round(plan.latency_ms, 4),
+                           "measured_ms": round(measured, 4), "correction": round(correction, 4),
+                           "fits": measured <= limit})  # fmt: skip
+        log.info("refine round %d: predicted %.2f ms, measured %.2f ms (limit %.2f)", round_no, plan.latency_ms,
+                 measured, limit)  # fmt: skip
+        if measured <= limit:
+            plan.latency_ms = measured
+            return plan, measured, log_rounds
+        correction = measured / raw if raw > 0 else correction
+    log.info("refine: no per-layer plan fitted by measurement; keeping the measured uniform plan")
+    if plan is None:
+        return RefineResult(uniform.result, uniform.latency_ms, uniform.target_ms, "uniform", {}, math.nan,
+                            math.nan), uniform.latency_ms, log_rounds  # fmt: skip
+    fallback = RefineResult(uniform.result, uniform.latency_ms, plan.target_ms, "uniform", plan.kept, plan.loss,
+                            plan.uniform_loss, plan.steps)  # fmt: skip
+    return fallback, uniform.latency_ms, log_rounds
+
+
+def _scaled(predict_ms: Callable[[nn.Module], float], factor: float, model: nn.Module) -> float:
+    return predict_ms(model) * factor

@@ -53,7 +53,7 @@ def test_efficiency_above_one_moves_into_the_peak(host):
     truth = {"conv": 1.0, "depthwise": 0.5, "pointwise": 1.0, "linear": 1.0, "elementwise": 1.0}
     data = calibrate(host, _truth(host, truth, overhead_us=2.0, peak_scale=1.5))
     fitted = data["precisions"]["fp32"]
-    assert fitted["peak_scale"] == pytest.approx(1.5, rel=0.02)  # a few ops change bound with the peak
+    assert fitted["peak_scale"] == pytest.approx(1.5, rel=0.03)  # a few ops change bound with the peak
     assert all(0 < v <= 1.0 for v in fitted["efficiency"].values())
     calibrated = LatencyModel(host, apply_calibration(host, data), data)
     real = _truth(host, truth, overhead_us=2.0, peak_scale=1.5)
@@ -68,9 +68,21 @@ def test_design_row_times_coefficients_equal_the_models_prediction(host):
     ops = trace_ops(net, (1, 8, 10, 10))
     row, fixed = design_row(model, ops, "fp32", 1)
     eff = host.compute.efficiency["fp32"]
-    coef = np.array([host.compute.op_overhead_us] + [1 / getattr(eff, k) for k in KINDS])
-    assert row[0] == pytest.approx(3e-3)
+    shape_us = 0.1 * host.compute.op_overhead_us  # the uncalibrated model's shape-node overhead
+    coef = np.array([host.compute.op_overhead_us, shape_us, 0.0, 1.0] + [1 / getattr(eff, k) for k in KINDS])
+    assert row[0] == pytest.approx(4e-3)  # three convs and the reorder of the input into the blocked layout
+    assert row[2] == pytest.approx(1e-3)  # one run
     assert row @ coef + fixed == pytest.approx(model.predict_ms(ops, "fp32", 1), rel=1e-9)
+
+
+def test_design_row_fits_weight_streaming_bandwidth(host):
+    """A large linear layer is weight-bound: its time goes to the bandwidth column, which the fit scales."""
+    model = LatencyModel(host)
+    ops = trace_ops(nn.Sequential(nn.Flatten(), nn.Linear(2048, 2048)), (1, 2048, 1, 1))
+    row, _ = design_row(model, ops, "fp32", 1)
+    weight_ms = 1e3 * 2048 * 2048 * 4 / (host.compute.mem_bandwidth_gbs * 1e9)
+    assert row[3] == pytest.approx(weight_ms, rel=0.01)
+    assert row[4 + KINDS.index("linear")] == 0
 
 
 def test_calibration_file_round_trip_and_model_uses_it(host, tmp_path):
@@ -114,10 +126,10 @@ def test_int8_is_fitted_separately_with_its_own_overhead(host):
 
     data = calibrate(host, device, precisions=("fp32", "int8"))
     fitted = data["precisions"]["int8"]
-    assert fitted["op_overhead_us"] == pytest.approx(7.0, rel=1e-3)
+    assert fitted["op_overhead_us"] == pytest.approx(7.0, rel=0.03)  # a few ops sit at the roofline knee
     assert data["precisions"]["fp32"]["op_overhead_us"] == pytest.approx(2.0, rel=1e-3)
     for kind in ("conv", "pointwise", "elementwise"):
-        assert fitted["efficiency"][kind] == pytest.approx(truth[kind], rel=1e-3), kind
+        assert fitted["efficiency"][kind] == pytest.approx(truth[kind], rel=0.01), kind
     model = LatencyModel(host, apply_calibration(host, data), data)
     assert "int8" in model.describe() and "fp32" in model.describe()
     _, net, shape = micro_models()[0]

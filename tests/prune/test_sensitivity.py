@@ -78,3 +78,55 @@ def test_refinement_reports_nearest_when_every_layer_is_at_its_floor(teacher, im
     with pytest.raises(BudgetUnreachableError, match="nearest achievable") as info:
         refine(teacher, EXAMPLE, latency, 10.0, PruneSettings(), images, uniform)
     assert info.value.nearest_ms > 1000.0
+
+
+def _a76_latency():
+    model = LatencyModel(load_target("cortex-a76"))
+    return lambda m: model.predict_ms(trace_ops(m, (1, 1, 28, 28)), "int8", 1)
+
+
+def test_measured_refinement_corrects_a_model_that_underestimates(teacher, images):
+    from edgekd.prune.budget_search import search_measured
+    from edgekd.prune.sensitivity import refine_measured
+
+    predict = _a76_latency()
+    calls = []
+
+    def measure(m):  # the 'device' is 30 % slower than the model says
+        calls.append(m)
+        return predict(m) * 1.3
+
+    budget = measure(teacher) * 0.5
+    uniform = search_measured(teacher, EXAMPLE, predict, measure, budget, PruneSettings(), margin=0.05)
+    plan, measured, rounds = refine_measured(teacher, EXAMPLE, predict, measure, budget, PruneSettings(), images,
+                                             uniform, margin=0.05)  # fmt: skip
+    assert measured <= budget * 0.95
+    assert measured == pytest.approx(measure(plan.result.model))
+    if plan.chosen == "per-layer":
+        assert rounds and rounds[-1]["fits"] and rounds[-1]["measured_ms"] == pytest.approx(measured, rel=1e-3)
+        assert rounds[0]["correction"] == pytest.approx(1.3, rel=1e-3)  # learnt from the measured uniform pick
+
+
+def test_measured_refinement_falls_back_to_the_uniform_plan_when_nothing_fits(teacher, images):
+    from edgekd.prune.budget_search import search_measured
+    from edgekd.prune.sensitivity import refine_measured
+
+    def predict(m):  # cheap stand-in for the latency model: total channels
+        return float(sum(conv_channels(m).values()))
+
+    uniform_channels: dict = {}
+
+    def measure(m):  # per-layer plans run 100x slower than predicted on this 'device'; uniform ones as predicted
+        channels = conv_channels(m)
+        return predict(m) * (1.0 if not uniform_channels or channels == uniform_channels else 100.0)
+
+    budget = predict(teacher) * 0.5
+    uniform = search_measured(teacher, EXAMPLE, predict, measure, budget, PruneSettings(), margin=0.05)
+    uniform_channels.update(uniform.result.channels)
+    plan, measured, rounds = refine_measured(teacher, EXAMPLE, predict, measure, budget, PruneSettings(), images,
+                                             uniform, margin=0.05, rounds=2,
+                                             refine_settings=RefineSettings(max_steps=12))  # fmt: skip
+    assert plan.chosen == "uniform" and plan.result is uniform.result
+    assert measured == uniform.latency_ms <= budget * 0.95
+    if rounds:  # refinement proposed a per-layer plan, measured and rejected it; the corrected model finds none
+        assert not any(r["fits"] for r in rounds) and rounds[0]["measured_ms"] > budget
