@@ -1,20 +1,22 @@
-"""Why does KD lose to CE-only training in ``distill_families`` at 3 epochs? Schedule length and T/alpha.
+"""Schedule and T/alpha check for KD vs CE-only on the bundled example (one seed, picked on VALIDATION).
 
-Same student, data subset, optimiser and seed as ``distill_families.py`` (defaults: ratio 0.9, first
-2000 training images, lr 5e-3, 1000 val images); only the teacher logits (no features) are needed,
-computed once (fp16). Trains: CE only and KD (T=4, alpha=0.7) at ``--long-epochs``; KD at 3 epochs
-with T=1 and with alpha=0.3.
+Same student as ``distill_families.py`` (the teacher pruned by 0.9, re-initialised), AdamW lr 5e-3,
+warm-up + cosine, no augmentation. The teacher logits of the train split come from ``--teacher-logits``
+(written by ``distill_diagnosis.py``; checked against a live teacher on 16 rows) or one teacher pass.
+Each run reports its best validation accuracy (full 2000-image val split) and its test accuracy;
+choose T/alpha by validation only.
 
-Usage: python benchmarks/distill_kd_check.py [--long-epochs 8] [--seed 0]
-Writes benchmarks/results/distill_kd_check.json.
+Usage: python benchmarks/distill_kd_check.py [--epochs 8] [--train-samples 12000] [--seed 0]
+    [--runs ce,4:0.7,1:0.7] [--out-name distill_kd_check]
+Writes benchmarks/results/<out-name>.json after every run.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import json
+import os
 import platform
 import time
 from importlib.metadata import version
@@ -34,50 +36,61 @@ from edgekd.pipeline.atomic import atomic_write_text
 from edgekd.prune.pruner import PruneSettings, prune
 
 
+def load_cache(path: str | None, teacher: torch.nn.Module, data, n: int | None) -> TeacherCache:
+    """Teacher logits of the first ``n`` training images: from an .npz ``train`` array or one teacher pass."""
+    if path:
+        with np.load(path) as z:
+            logits = z["train"][:n]
+        check = predict_logits(teacher, data, data.train.subset(16))
+        np.testing.assert_allclose(logits[:16].astype(np.float32), check, atol=0.05, rtol=0.01)
+        return TeacherCache(logits)
+    return compute_teacher_cache([teacher], data, data.train.subset(n))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--long-epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--train-samples", type=int, default=2000)
+    ap.add_argument("--train-samples", type=int, default=12000)
+    ap.add_argument("--lr", type=float, default=5e-3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--teacher-logits", default=None, help="precomputed (N, C) teacher logits of the train split")
+    ap.add_argument("--runs", default="ce,4:0.7,1:0.7", help="'ce' or 'T:alpha' entries, comma-separated")
+    ap.add_argument("--teacher-logits", default=None, help=".npz with a 'train' (N, C) array of teacher logits")
+    ap.add_argument("--out-name", default="distill_kd_check")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    full = example_dataset()
-    data = dataclasses.replace(full, val=full.val.subset(1000))
+    data = example_dataset()
     teacher = load_model(EXAMPLE_FACTORY, TEACHER_CHECKPOINT)
     example = data.to_tensor(data.test.x[:2])
     arch = prune(teacher, example[:1], 0.9, PruneSettings()).model
-    if args.teacher_logits:  # e.g. a build's cached teacher-logits-train/logits.npy: checked on 16 rows
-        logits = np.load(args.teacher_logits)[: args.train_samples]
-        check = predict_logits(teacher, data, data.train.subset(16))
-        np.testing.assert_allclose(logits[:16].astype(np.float32), check, atol=0.05, rtol=0.01)
-        cache = TeacherCache(logits)
-    else:
-        cache = compute_teacher_cache([teacher], data, data.train.subset(args.train_samples))
-    base = TrainSettings(epochs=3, batch_size=128, lr=5e-3, augment=False, max_train_samples=args.train_samples,
-                         patience=100, warmup_epochs=0.1, seed=args.seed)  # fmt: skip
-    runs = [("ce", args.long_epochs, None), ("kd T=4 a=0.7", args.long_epochs, (4.0, 0.7)),
-            ("kd T=1 a=0.7", 3, (1.0, 0.7)), ("kd T=4 a=0.3", 3, (4.0, 0.3))]  # fmt: skip
+    cache = load_cache(args.teacher_logits, teacher, data, args.train_samples)
+    settings = TrainSettings(epochs=args.epochs, batch_size=128, lr=args.lr, augment=False, seed=args.seed,
+                             max_train_samples=args.train_samples, patience=100, warmup_epochs=0.1)  # fmt: skip
     out = []
-    for name, epochs, kd in runs:
+    for spec in args.runs.split(","):
         student = reinit(arch, args.seed)
-        settings = dataclasses.replace(base, epochs=epochs)
         t0 = time.perf_counter()
-        if kd is None:
-            result = train(student, data, settings, description=name)
+        if spec == "ce":
+            result = train(student, data, settings, description=spec)
         else:
-            loss = make_loss(DistillConfig(temperature=kd[0], alpha=kd[1]), teacher, student, example)
-            result = train(student, data, settings, loss, cache, description=name)
+            temp, alpha = (float(v) for v in spec.split(":"))
+            loss = make_loss(DistillConfig(temperature=temp, alpha=alpha), teacher, student, example)
+            result = train(student, data, settings, loss, cache, description=spec)
         test = accuracy(predict_logits(student, data, data.test), data.test.y)
-        out.append({"config": name, "epochs": epochs, "test_accuracy": test, "history": result.history,
-                    "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
-        print(f"{name} {epochs} ep: test {test:.4f}", flush=True)
+        out.append({"config": spec, "best_val_accuracy": result.best_val_accuracy, "test_accuracy": test,
+                    "history": result.history, "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
+        print(
+            f"{spec}: val {result.best_val_accuracy:.4f} test {test:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True
+        )
         record = {"benchmark": "distill_kd_check", "date": datetime.date.today().isoformat(),
-                  "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+                  "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
+                             f"load avg {os.getloadavg()[0]:.1f}",
                   "versions": {"torch": torch.__version__, "edgekd": version("edgekd")},
-                  "seed": args.seed, "train_samples": args.train_samples, "runs": out}  # fmt: skip
-        atomic_write_text(RESULTS / "distill_kd_check.json", json.dumps(record, indent=2) + "\n")
+                  "command": "python benchmarks/distill_kd_check.py " + " ".join(
+                      f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None),
+                  "seed": args.seed, "epochs": args.epochs, "train_samples": args.train_samples,
+                  "lr": args.lr, "runs": out}  # fmt: skip
+        atomic_write_text(RESULTS / f"{args.out_name}.json", json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":
