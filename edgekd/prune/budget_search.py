@@ -99,8 +99,13 @@ def search_ratio(
     return SearchResult(best, best_ms, target, evaluated)
 
 
-def _scaled(predict_ms: Callable[[nn.Module], float], factor: float, model: nn.Module) -> float:
+def _times(predict_ms: Callable[[nn.Module], float], factor: float, model: nn.Module) -> float:
     return predict_ms(model) * factor
+
+
+def scaled(predict_ms: Callable[[nn.Module], float], factor: float) -> Callable[[nn.Module], float]:
+    """``predict_ms`` corrected by ``factor`` (measured / predicted), picklable (a partial, not a closure)."""
+    return functools.partial(_times, predict_ms, factor)
 
 
 def search_measured(
@@ -131,8 +136,8 @@ def search_measured(
         unpruned = prune(model, example, 0.0, settings)
         return SearchResult(unpruned, teacher_measured, budget_ms * (1.0 - margin), [], rounds_log)
     for round_no in range(1, rounds + 1):
-        scaled = functools.partial(_scaled, predict_ms, correction)
-        found = search_ratio(model, example, scaled, budget_ms, settings, margin, progress=progress)
+        corrected = scaled(predict_ms, correction)
+        found = search_ratio(model, example, corrected, budget_ms, settings, margin, progress=progress)
         raw = predict_ms(found.result.model)
         measured = measure_ms(found.result.model)
         rounds_log.append({"round": round_no, "ratio": found.result.ratio, "predicted_ms": round(raw * correction, 4),

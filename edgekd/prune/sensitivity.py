@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from torch import nn
 
 from edgekd.errors import BudgetUnreachableError
 from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
-from edgekd.prune.budget_search import SearchResult
+from edgekd.prune.budget_search import SearchResult, scaled
 from edgekd.prune.pruner import PruneResult, PruneSettings, prunable_groups, prune
 
 log = logging.getLogger(__name__)
@@ -204,9 +203,9 @@ def refine_measured(
     log_rounds: list[dict] = []
     plan: RefineResult | None = None
     for round_no in range(1, rounds + 1):
-        scaled = functools.partial(_scaled, predict_ms, correction)
+        corrected = scaled(predict_ms, correction)
         try:
-            plan = refine(model, example, scaled, budget_ms, settings, images, uniform, refine_settings, progress)
+            plan = refine(model, example, corrected, budget_ms, settings, images, uniform, refine_settings, progress)
         except BudgetUnreachableError as exc:  # the corrected model finds no per-layer plan; uniform still fits
             log.info("refine round %d: %s", round_no, exc)
             log_rounds.append({"round": round_no, "correction": round(correction, 4), "fits": False,
@@ -232,7 +231,3 @@ def refine_measured(
     fallback = RefineResult(uniform.result, uniform.latency_ms, plan.target_ms, "uniform", plan.kept, plan.loss,
                             plan.uniform_loss, plan.steps)  # fmt: skip
     return fallback, uniform.latency_ms, log_rounds
-
-
-def _scaled(predict_ms: Callable[[nn.Module], float], factor: float, model: nn.Module) -> float:
-    return predict_ms(model) * factor
