@@ -4,7 +4,7 @@ Exporters are imported lazily through the registry, so importing this package lo
 """
 
 from edgekd.export.base import Exporter, RuntimeFn, SidecarInfo, get_exporter
-from edgekd.export.parity import ParityResult, check_parity
+from edgekd.export.parity import ParityResult, check_parity, compare_logits
 from edgekd.export.sidecar import Sidecar, read_sidecar, sidecar_path
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "Sidecar",
     "SidecarInfo",
     "check_parity",
+    "compare_logits",
     "get_exporter",
     "read_sidecar",
     "sidecar_path",

@@ -3,7 +3,7 @@
 int8 kernels differ between x86 and Arm (XNNPACK's NEON/dot-product paths vs AVX2), so an artifact
 that matches on this host may not on the board. This runs the real Arm kernels on an emulated core
 (:class:`edgekd.bench.qemu_runner.QemuRunner`) over the given inputs, then compares them with
-:func:`edgekd.export.parity.check_parity`, so the record has the x86 parity record's fields plus
+:func:`edgekd.export.parity.compare_logits`, so the record has the x86 parity record's fields plus
 where it ran.
 
 Example:
@@ -25,7 +25,7 @@ import numpy as np
 from edgekd.bench.qemu_runner import QemuRunner
 from edgekd.bench.runner_base import BenchSettings
 from edgekd.errors import InputError, RunnerError
-from edgekd.export.parity import ParityResult, check_parity
+from edgekd.export.parity import ParityResult, compare_logits
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +116,7 @@ def arm_parity(
     started = time.perf_counter()
     outputs, facts = arm_outputs(Path(model), x, runner)
     seconds = time.perf_counter() - started
-    # one batch: the outputs were computed in one emulated run; check_parity only compares them
-    parity = check_parity(lambda _batch: outputs, x, reference_logits, labels, batch_size=len(x))
+    parity = compare_logits(outputs, reference_logits, labels)  # computed in one emulated run
     if not facts["xnnpack"]:
         logger.warning("Arm parity of %s ran without XNNPACK: not the kernels a board runs", Path(model).name)
     logger.info("Arm parity (%s): agreement %.4f over %d samples", facts["qemu_cpu"], parity.agreement, parity.samples)

@@ -84,6 +84,24 @@ def check_parity(
             )
         outs.append(out)
     logits = np.concatenate(outs)
+    return compare_logits(logits, reference_logits, labels)
+
+
+def compare_logits(logits: np.ndarray, reference_logits: np.ndarray, labels: np.ndarray) -> ParityResult:
+    """Compare logits already computed (one row per sample) with ``reference_logits``.
+
+    Raises:
+        InputError: the arrays do not line up.
+    """
+    logits = np.asarray(logits, dtype=np.float32)
+    n = len(logits)
+    if n == 0:
+        raise InputError("parity check needs at least one sample")
+    if reference_logits.ndim != 2 or logits.shape != reference_logits.shape or len(labels) != n:
+        raise InputError(
+            f"parity inputs do not line up: logits {logits.shape}, reference {reference_logits.shape}, "
+            f"labels {len(labels)}"
+        )
     ref = np.asarray(reference_logits, dtype=np.float32)
     diff = np.abs(logits - ref)
     pred, ref_pred = logits.argmax(1), ref.argmax(1)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -130,7 +129,7 @@ class QatStage:
         """The int8 ``fmt`` artifact trained with fake quantisation, as a cached export record."""
         from edgekd.distill.qat_run import export_result, quantized_logits
         from edgekd.export.base import SidecarInfo, get_exporter
-        from edgekd.export.parity import check_parity
+        from edgekd.export.parity import compare_logits
 
         inp, cfg = self.ctx.inputs, self.ctx.inputs.config
         stage = f"qat-{fmt}-int8"
@@ -150,8 +149,8 @@ class QatStage:
                 with self.ctx.progress.task(f"parity {fmt} int8 QAT ({len(test)} images)", total=None):
                     run = get_exporter(fmt).load_runtime(art, threads=max(1, torch.get_num_threads()))
                     logits = np.concatenate([run(x[i : i + 256]) for i in range(0, len(x), 256)])
-                    fp32 = check_parity(_replay(logits), x, self.reference[: len(test)], test.y)
-                    fq = check_parity(_replay(logits), x, fake_quant, test.y)
+                    fp32 = compare_logits(logits, self.reference[: len(test)], test.y)
+                    fq = compare_logits(logits, fake_quant, test.y)
                 described = self._describe(result, art.meta.get("quantization"), fp32.to_json())
                 record = {"file": Path(art.path).name, "format": fmt, "precision": "int8", "parity": fq.to_json(),
                           "quantization": described}  # fmt: skip
@@ -174,15 +173,3 @@ class QatStage:
         if FAMILIES.get(result.path) == "nncf":
             described |= {"overflow_fix": s.overflow_fix, "nncf_kernels": s.nncf_kernels}
         return described
-
-
-def _replay(logits: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """A "runtime" giving back logits computed once, batch by batch in order (two parity checks, one run)."""
-    pos = 0
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        nonlocal pos
-        out, pos = logits[pos : pos + len(batch)], pos + len(batch)
-        return out
-
-    return run

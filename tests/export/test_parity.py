@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgekd.errors import InputError
-from edgekd.export import ParityResult, check_parity
+from edgekd.export import ParityResult, check_parity, compare_logits
 
 REF = np.array(
     [
@@ -99,3 +99,15 @@ def test_wrong_runtime_output_shape_is_an_input_error() -> None:
 def test_misaligned_inputs_are_input_errors(x: np.ndarray, ref: np.ndarray, labels: np.ndarray) -> None:
     with pytest.raises(InputError):
         check_parity(_lookup(REF), x, ref, labels)
+
+
+def test_compare_logits_is_check_parity_without_the_runtime():
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=(40, 5)).astype(np.float32)
+    out = ref + rng.normal(scale=0.5, size=ref.shape).astype(np.float32)
+    labels = rng.integers(0, 5, size=40)
+    assert compare_logits(out, ref, labels) == check_parity(
+        lambda b: out, np.zeros((40, 1)), ref, labels, batch_size=40
+    )
+    with pytest.raises(InputError, match="do not line up"):
+        compare_logits(out[:39], ref, labels)
