@@ -67,9 +67,9 @@ def export_models(out: Path) -> tuple[Path, Path]:
     """The example teacher as OpenVINO IR fp32 and ONNX fp32, via the project's exporters."""
     import torch
 
+    from edgekd.core.registry import EXPORTERS
     from edgekd.export.base import SidecarInfo
     from edgekd.models.loading import load_model
-    from edgekd.registry import EXPORTERS
 
     weights = ROOT / "edgekd" / "models" / "weights" / "example_teacher.pt"
     model = load_model("edgekd.models.example_teacher:example_teacher", weights)

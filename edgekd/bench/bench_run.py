@@ -22,8 +22,8 @@ import numpy as np
 
 from edgekd.bench.runner_base import BenchSettings, Runner, RunResult, check_model_file
 from edgekd.bench.stats import DEFAULT_MAX_CV, LatencyStats, is_unstable, summarize
-from edgekd.errors import ConfigError
-from edgekd.pipeline.atomic import atomic_write_text
+from edgekd.core.atomic import atomic_write_text
+from edgekd.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from edgekd.config.target_profile import PowerSpec, TargetProfile
@@ -165,7 +165,7 @@ def bench_model(
         ConfigError: unknown runner, or an option the runner does not take.
         RunnerError: the runner could not reach or run on its device.
     """
-    from edgekd.registry import RUNNERS
+    from edgekd.core.registry import RUNNERS
 
     check_model_file(model)
     name = resolve_runner_name(runner_name, profile)

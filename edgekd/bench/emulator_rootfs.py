@@ -41,9 +41,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekd.errors import RunnerError, ToolchainError
-from edgekd.pipeline.atomic import atomic_replace_dir, atomic_write_text
-from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
+from edgekd.core.atomic import atomic_replace_dir, atomic_write_text
+from edgekd.core.errors import RunnerError, ToolchainError
+from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 
 logger = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ from torch import nn
 from edgekd.bench.latency_model import BYTES, LatencyModel, OpCost, trace_ops
 from edgekd.config.target_profile import ComputeSpec, OpEfficiency, Precision, TargetProfile
 from edgekd.config.targets import TARGETS_DIR
-from edgekd.errors import ConfigError
-from edgekd.pipeline.atomic import atomic_write_text
-from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
+from edgekd.core.atomic import atomic_write_text
+from edgekd.core.errors import ConfigError
+from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 
 log = logging.getLogger(__name__)
 

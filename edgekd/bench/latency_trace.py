@@ -21,7 +21,7 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from edgekd.bench.runner_base import (
     script_failure,
     take_options,
 )
-from edgekd.errors import InputError, RunnerError
+from edgekd.core.errors import InputError, RunnerError
 
 if TYPE_CHECKING:
     from edgekd.config.target_profile import TargetProfile

@@ -37,7 +37,7 @@ from edgekd.bench.runner_base import (
     take_options,
 )
 from edgekd.config.target_profile import TargetProfile
-from edgekd.errors import ConfigError, InputError, RunnerError
+from edgekd.core.errors import ConfigError, InputError, RunnerError
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ board, an adb phone), pushes the exported artifact there, runs ``bench_script.py
 raw per-inference timings. Only :mod:`edgekd.bench.stats` turns samples into figures.
 
 Example:
-    >>> from edgekd.registry import RUNNERS  # doctest: +SKIP
+    >>> from edgekd.core.registry import RUNNERS  # doctest: +SKIP
     >>> with RUNNERS.get("local").from_profile(load_target("x86-64-host")) as runner:  # doctest: +SKIP
     ...     remote = runner.push(Path("student.onnx"))
     ...     result = runner.run(remote, BenchSettings(threads=1, runs=100))
@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 import numpy as np
 
-from edgekd.errors import ConfigError, InputError, RunnerError
+from edgekd.core.errors import ConfigError, InputError, RunnerError
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import paramiko
 
-from edgekd.pipeline.atomic import atomic_write_text
+from edgekd.core.atomic import atomic_write_text
 
 logger = logging.getLogger(__name__)
 

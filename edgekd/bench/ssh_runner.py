@@ -45,7 +45,7 @@ from edgekd.bench.runner_base import (
     take_options,
 )
 from edgekd.bench.ssh_hostkeys import RejectUnknown, TrustOnFirstUse, UnknownHostKey
-from edgekd.errors import ConfigError, InputError, RunnerError
+from edgekd.core.errors import ConfigError, InputError, RunnerError
 
 if TYPE_CHECKING:
     from edgekd.config.target_profile import TargetProfile

@@ -67,7 +67,7 @@ def bench(model_file: Path, target: str, runner: str, threads: int | None, warmu
     from edgekd.bench.bench_run import bench_model, calibration_inputs
     from edgekd.bench.runner_base import BenchSettings, check_model_file
     from edgekd.config.targets import load_target
-    from edgekd.errors import ConfigError, InputError
+    from edgekd.core.errors import ConfigError, InputError
 
     profile = load_target(target)
     check_model_file(model_file)

@@ -55,9 +55,9 @@ def build(
     from edgekd.cli.progress_rich import RichProgress
     from edgekd.config.build_config import BuildConfig
     from edgekd.config.loading import load_model
+    from edgekd.core.progress import NULL_PROGRESS
     from edgekd.pipeline.inputs import make_config
     from edgekd.pipeline.orchestrator import run_build
-    from edgekd.pipeline.progress import NULL_PROGRESS
 
     values: dict = {}
     if config_file is not None:

@@ -29,7 +29,7 @@ def calibrate_latency(target: str, threads: int | None, runs: int, stat: str, pr
     from edgekd.bench.latency_calibration import calibrate, local_onnx_timer, write_calibration
     from edgekd.cli.progress_rich import RichProgress
     from edgekd.config.targets import load_target
-    from edgekd.errors import RunnerError
+    from edgekd.core.errors import RunnerError
 
     profile = load_target(target)
     if not profile.measured_locally:

@@ -8,7 +8,7 @@ import click
 
 
 def _loss_weights(items: tuple[str, ...]) -> dict[str, float]:
-    from edgekd.errors import ConfigError
+    from edgekd.core.errors import ConfigError
 
     weights: dict[str, float] = {}
     for item in items:
@@ -98,11 +98,11 @@ def distill(
     from edgekd.cli.progress_rich import RichProgress
     from edgekd.config.build_config import EXAMPLE_FACTORY, DistillConfig
     from edgekd.config.loading import format_validation_error, load_model
+    from edgekd.core.errors import ConfigError
+    from edgekd.core.progress import NULL_PROGRESS
     from edgekd.distill.distill_job import DistillJob, run_job
     from edgekd.distill.distributed import session
     from edgekd.distill.sweep import parse_sweep
-    from edgekd.errors import ConfigError
-    from edgekd.pipeline.progress import NULL_PROGRESS
 
     values = load_model(config_file, DistillConfig).model_dump(exclude_unset=True) if config_file else {}
     options = {"temperature": temperature, "alpha": alpha, "epochs": epochs, "lr": lr, "weight_ce": weight_ce,

@@ -12,7 +12,7 @@ import sys
 import click
 
 from edgekd import __version__
-from edgekd.errors import EdgeKDError
+from edgekd.core.errors import EdgeKDError
 
 log = logging.getLogger(__name__)
 

@@ -65,8 +65,8 @@ def prune(
       edgekd prune --target x86-64-host --sweep --ratios 0.2,0.4,0.6
     """
     from edgekd.cli.progress_rich import RichProgress
+    from edgekd.core.progress import NULL_PROGRESS
     from edgekd.pipeline.inputs import make_config, resolve
-    from edgekd.pipeline.progress import NULL_PROGRESS
     from edgekd.prune.prune_job import PruneJob, prune_to_budget, sweep
     from edgekd.prune.sweep import SweepSettings, format_table
 

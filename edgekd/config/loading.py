@@ -9,7 +9,7 @@ from typing import TypeVar, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from edgekd.errors import ConfigError
+from edgekd.core.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 

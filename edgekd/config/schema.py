@@ -21,7 +21,7 @@ from pathlib import Path
 
 from edgekd.config.target_profile import TargetProfile
 from edgekd.config.targets import TARGETS_DIR
-from edgekd.pipeline.atomic import atomic_write_text
+from edgekd.core.atomic import atomic_write_text
 
 SCHEMA_PATH = TARGETS_DIR / "schema.json"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edgekd.config.loading import load_model
 from edgekd.config.target_profile import TargetProfile
-from edgekd.errors import ConfigError
+from edgekd.core.errors import ConfigError
 
 TARGETS_DIR = Path(__file__).resolve().parents[2] / "targets"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgekd.core.errors import InputError
 from edgekd.data.datasets import DatasetBundle, load_dataset
-from edgekd.errors import InputError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CALIBRATION_DIR = PROJECT_ROOT / "calibration_data"

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

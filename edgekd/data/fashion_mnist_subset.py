@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekd.core.errors import InputError
 from edgekd.data.datasets import _digest
-from edgekd.errors import InputError
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 CLASS_NAMES = (

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from edgekd.errors import ConfigError
+from edgekd.core.errors import ConfigError
 from edgekd.prune.pruner import PruneSettings, prune
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from edgekd.errors import InputError
-from edgekd.pipeline.atomic import atomic_write_bytes
+from edgekd.core.atomic import atomic_write_bytes
+from edgekd.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

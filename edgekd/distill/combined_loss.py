@@ -37,9 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgekd.core.errors import ConfigError
+from edgekd.core.registry import LOSSES, Registry
 from edgekd.distill.feature_hooks import FeatureMaps
-from edgekd.errors import ConfigError
-from edgekd.registry import LOSSES, Registry
 
 LossTerm = Callable[..., torch.Tensor]
 RESERVED = ("ce", "total")
@@ -159,7 +159,7 @@ def build_loss(
 
     Args:
         spec: Loss name -> weight; the key ``"ce"`` sets ``weight_ce`` (default 0).
-        registry: Where names are looked up (default ``edgekd.registry.LOSSES``).
+        registry: Where names are looked up (default ``edgekd.core.registry.LOSSES``).
         **hyper: Per-loss constructor arguments keyed by loss name, e.g. ``kd={"temperature": 4.0}``.
 
     Raises:

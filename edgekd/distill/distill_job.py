@@ -20,6 +20,9 @@ from typing import Any
 from torch import nn
 
 from edgekd.config.build_config import EXAMPLE_FACTORY, DistillConfig
+from edgekd.core.atomic import atomic_write_text
+from edgekd.core.errors import ConfigError, InputError
+from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.data.datasets import DatasetBundle
 from edgekd.distill.assistant import make_assistant
 from edgekd.distill.distributed import run_on_main
@@ -27,9 +30,6 @@ from edgekd.distill.loss_setup import check_outputs_match, make_loss
 from edgekd.distill.sweep import SweepResult, run_sweep
 from edgekd.distill.teacher_cache import TeacherCache, compute_teacher_cache
 from edgekd.distill.trainer import TrainResult, TrainSettings, accuracy, predict_logits, train
-from edgekd.errors import ConfigError, InputError
-from edgekd.pipeline.atomic import atomic_write_text
-from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from edgekd.errors import ConfigError, EdgeKDError, RunnerError
+from edgekd.core.errors import ConfigError, EdgeKDError, RunnerError
 
 log = logging.getLogger(__name__)
 

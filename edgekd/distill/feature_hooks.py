@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from edgekd.errors import ConfigError
+from edgekd.core.errors import ConfigError
 
 Pair = tuple[str, str]
 """``(teacher_path, student_path)``."""

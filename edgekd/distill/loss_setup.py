@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from edgekd.config.build_config import DistillConfig
+from edgekd.core.errors import ConfigError, InputError
+from edgekd.core.registry import LOSSES
 from edgekd.distill.combined_loss import CombinedLoss, build_loss
 from edgekd.distill.feature_hooks import Pair, auto_pair, check_pairs, unknown_path_message
-from edgekd.errors import ConfigError, InputError
-from edgekd.registry import LOSSES
 
 log = logging.getLogger(__name__)
 

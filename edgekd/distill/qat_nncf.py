@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgekd.errors import ConfigError, ToolchainError
+from edgekd.core.errors import ConfigError, ToolchainError
 from edgekd.export.base import QuantizedModel, temp_environ
 
 log = logging.getLogger(__name__)

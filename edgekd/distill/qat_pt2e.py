@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgekd.errors import ToolchainError
+from edgekd.core.errors import ToolchainError
 from edgekd.export.base import QuantizedModel, temp_environ
 
 log = logging.getLogger(__name__)

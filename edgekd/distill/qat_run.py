@@ -25,13 +25,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgekd.core.artifact import Artifact
+from edgekd.core.errors import ConfigError, InputError
+from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.data.datasets import DatasetBundle
 from edgekd.distill.losses.kd_loss import KDLoss
 from edgekd.distill.trainer import TrainResult, TrainSettings, predict_logits, train
-from edgekd.errors import ConfigError, InputError
 from edgekd.export.base import QuantizedExporter, QuantizedModel, SidecarInfo, get_exporter
-from edgekd.pipeline.artifact import Artifact
-from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
 
 log = logging.getLogger(__name__)
 

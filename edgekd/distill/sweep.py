@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from edgekd.config.build_config import DistillConfig
 from edgekd.config.loading import format_validation_error
-from edgekd.errors import ConfigError
+from edgekd.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

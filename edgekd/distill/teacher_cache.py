@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgekd.core.errors import ConfigError
 from edgekd.data.datasets import DatasetBundle, Split
 from edgekd.distill.feature_hooks import FeatureHooks
-from edgekd.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -34,12 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgekd.core.errors import ConfigError
+from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.data.datasets import DatasetBundle, Split
 from edgekd.distill import distributed
 from edgekd.distill.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from edgekd.distill.teacher_cache import TeacherCache
-from edgekd.errors import ConfigError
-from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Export stage: one exporter per format (registered in ``edgekd.registry.EXPORTERS``) and parity checks.
+"""Export stage: one exporter per format (registered in ``edgekd.core.registry.EXPORTERS``) and parity checks.
 
 Exporters are imported lazily through the registry, so importing this package loads no converter.
 """

@@ -24,7 +24,7 @@ import numpy as np
 
 from edgekd.bench.qemu_runner import QemuRunner
 from edgekd.bench.runner_base import BenchSettings
-from edgekd.errors import InputError, RunnerError
+from edgekd.core.errors import InputError, RunnerError
 from edgekd.export.parity import ParityResult, compare_logits
 
 logger = logging.getLogger(__name__)

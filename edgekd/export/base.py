@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgekd.core.artifact import Artifact
+from edgekd.core.errors import ConfigError, InputError, ToolchainError
+from edgekd.core.registry import EXPORTERS
 from edgekd.data.datasets import DatasetBundle
-from edgekd.errors import ConfigError, InputError, ToolchainError
 from edgekd.export.sidecar import Sidecar, TensorSpec, sidecar_path, write_sidecar
-from edgekd.pipeline.artifact import Artifact
-from edgekd.registry import EXPORTERS
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ def staging_dir(out_dir: Path) -> Iterator[Path]:
 def publish(staged: Path, final: Path) -> None:
     """Move a fully written file or folder from the staging folder to its final place."""
     if staged.is_dir():
-        from edgekd.pipeline.atomic import atomic_replace_dir
+        from edgekd.core.atomic import atomic_replace_dir
 
         atomic_replace_dir(staged, final)
     else:

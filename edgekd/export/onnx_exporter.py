@@ -31,7 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgekd.errors import InputError, ToolchainError
+from edgekd.core.artifact import Artifact
+from edgekd.core.errors import InputError, ToolchainError
 from edgekd.export.base import (
     INPUT_NAME,
     OUTPUT_NAME,
@@ -50,7 +51,6 @@ from edgekd.export.base import (
     temp_environ,
 )
 from edgekd.export.sidecar import read_sidecar
-from edgekd.pipeline.artifact import Artifact
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from edgekd import __version__
-from edgekd.errors import InputError
-from edgekd.pipeline.atomic import atomic_write_text
+from edgekd.core.atomic import atomic_write_text
+from edgekd.core.errors import InputError
 
 SIDECAR_SUFFIX = ".sidecar.json"
 SCHEMA_VERSION = 1

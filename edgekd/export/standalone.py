@@ -8,13 +8,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from edgekd.core.artifact import Artifact
+from edgekd.core.errors import InputError
 from edgekd.data.bundled import example_dataset
 from edgekd.data.datasets import DatasetBundle, load_dataset
 from edgekd.distill.trainer import predict_logits
-from edgekd.errors import InputError
 from edgekd.export.base import SidecarInfo, get_exporter
 from edgekd.export.parity import ParityResult, check_parity
-from edgekd.pipeline.artifact import Artifact
 from edgekd.pipeline.inputs import check_fit
 
 

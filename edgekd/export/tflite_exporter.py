@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgekd.errors import InputError, ToolchainError
+from edgekd.core.artifact import Artifact
+from edgekd.core.errors import InputError, ToolchainError
 from edgekd.export.base import (
     PRECISIONS,
     QuantizedModel,
@@ -57,7 +58,6 @@ from edgekd.export.sidecar import (
     sidecar_path,
 )
 from edgekd.export.tflite_quant_config import check_prepared, ptq_quantizer, unshare_bn_producers
-from edgekd.pipeline.artifact import Artifact
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import fx
 
-from edgekd.errors import ToolchainError
+from edgekd.core.errors import ToolchainError
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ Example:
 from __future__ import annotations
 
 from edgekd.config.target_profile import TargetProfile
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.gate.evidence import deployed_latency, entry_at_level, primary_artifact, primary_identity
 from edgekd.gate.gate_config import GateSettings
 from edgekd.gate.metrics import RuleResult

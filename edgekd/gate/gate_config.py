@@ -33,7 +33,7 @@ from pydantic import BaseModel, BeforeValidator, ByteSize, ConfigDict, Field, Va
 
 from edgekd.config.loading import format_validation_error, load_model, load_yaml
 from edgekd.config.target_profile import Stat, TargetProfile
-from edgekd.errors import ConfigError
+from edgekd.core.errors import ConfigError
 from edgekd.gate.metrics import METRICS, unknown_metric_error
 
 DEFAULT_MAX_REGRESSION = 5.0

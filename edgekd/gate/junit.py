@@ -21,10 +21,10 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from edgekd.errors import InputError
+from edgekd.core.atomic import atomic_write_text
+from edgekd.core.errors import InputError
 from edgekd.gate.metrics import RuleResult, format_number
 from edgekd.gate.rules import GateEvaluation
-from edgekd.pipeline.atomic import atomic_write_text
 
 # Characters XML 1.0 cannot carry (C0 controls other than tab, LF, CR; surrogates; U+FFFE/U+FFFF).
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

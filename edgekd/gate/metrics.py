@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from edgekd.errors import ConfigError
+from edgekd.core.errors import ConfigError
 
 Status = Literal["passed", "failed", "not-evaluated"]
 

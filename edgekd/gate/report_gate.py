@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgekd.config.targets import load_target
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.gate.baseline import baseline_rules
 from edgekd.gate.gate_config import GateRulesConfig, resolve_settings
 from edgekd.gate.rules import GateEvaluation, check_target, evaluate

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from edgekd.config.target_profile import TargetProfile
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.gate.evidence import (
     best_energy,
     deployed_latency,

@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from edgekd.errors import InputError
-from edgekd.pipeline.atomic import atomic_write_bytes
+from edgekd.core.atomic import atomic_write_bytes
+from edgekd.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import torch
 
 from edgekd import __version__
+from edgekd.core.atomic import atomic_write_bytes, atomic_write_text
+from edgekd.core.hashing import sha256_file
+from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.data.bundled import example_dataset
 from edgekd.distill.trainer import TrainSettings, accuracy, predict_logits, train
 from edgekd.models.example_teacher import EXAMPLE_WIDTHS, example_teacher
-from edgekd.pipeline.atomic import atomic_write_bytes, atomic_write_text
-from edgekd.pipeline.hashing import sha256_file
-from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
 
 TEACHER_DIR = Path(__file__).resolve().parent / "weights"
 TEACHER_CHECKPOINT = TEACHER_DIR / "example_teacher.pt"

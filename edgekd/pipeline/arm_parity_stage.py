@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekd.pipeline.hashing import sha256_file
+from edgekd.core.hashing import sha256_file
 from edgekd.pipeline.stages import StageContext
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from edgekd.pipeline.hashing import sha256_json
+from edgekd.core.hashing import sha256_json
 
 log = logging.getLogger(__name__)
 

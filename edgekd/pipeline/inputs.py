@@ -14,10 +14,10 @@ from edgekd.config.build_config import EXAMPLE_FACTORY, BuildConfig
 from edgekd.config.loading import format_validation_error
 from edgekd.config.target_profile import TargetProfile
 from edgekd.config.targets import load_target
+from edgekd.core.errors import ConfigError, InputError
+from edgekd.core.hashing import sha256_file, sha256_json
 from edgekd.data.bundled import example_dataset
 from edgekd.data.datasets import DatasetBundle, load_dataset
-from edgekd.errors import ConfigError, InputError
-from edgekd.pipeline.hashing import sha256_file, sha256_json
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,14 @@ from edgekd.bench.energy import energy_entries, measured_by_artifact
 from edgekd.bench.latency_model import LatencyModel, trace_ops
 from edgekd.bench.precision_compare import compare_precisions
 from edgekd.config.build_config import BuildConfig
+from edgekd.core.hashing import sha256_file
+from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.distill.trainer import accuracy, predict_logits
 from edgekd.gate.rules import evaluate_gate
 from edgekd.models.loading import load_student
 from edgekd.pipeline.arm_parity_stage import arm_parity_stage
 from edgekd.pipeline.cache import StageCache
-from edgekd.pipeline.hashing import sha256_file
 from edgekd.pipeline.inputs import BuildInputs, resolve
-from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.pipeline.qat_stage import QatStage, quantization_record
 from edgekd.pipeline.stages import (
     StageContext,

@@ -21,13 +21,13 @@ from torch import nn
 
 from edgekd.bench.latency_model import LatencyModel, count_macs, trace_ops
 from edgekd.config.target_profile import host_cpu_name
+from edgekd.core.errors import BudgetUnreachableError, ConfigError
+from edgekd.core.hashing import sha256_file
+from edgekd.core.progress import ProgressReporter
 from edgekd.distill.trainer import TrainSettings, predict_logits, train
-from edgekd.errors import BudgetUnreachableError, ConfigError
 from edgekd.models.loading import load_student, save_student
 from edgekd.pipeline.cache import StageCache
-from edgekd.pipeline.hashing import sha256_file
 from edgekd.pipeline.inputs import BuildInputs
-from edgekd.pipeline.progress import ProgressReporter
 from edgekd.prune.budget_search import SearchResult, search_measured, search_ratio
 from edgekd.prune.pruner import PruneResult, PruneSettings, calibration_batches
 from edgekd.prune.sensitivity import refine, refine_measured

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgekd.core.atomic import atomic_write_text
+from edgekd.core.hashing import sha256_file
 from edgekd.distill.trainer import predict_logits
 from edgekd.gate.evidence import best_latency
-from edgekd.pipeline.atomic import atomic_write_text
-from edgekd.pipeline.hashing import sha256_file
 from edgekd.pipeline.stages import StageContext
 from edgekd.validate.corruptions import CORRUPTIONS, SEVERITIES, corruption_suite
 from edgekd.validate.validate_build import ArtifactLogits, ValidationInputs, ValidationResult, validate_build
@@ -81,8 +81,8 @@ def corruption_logits(ctx: StageContext, model: nn.Module, model_key: str, who: 
 
 def artifact_logits(ctx: StageContext, rec: dict, name: str) -> ArtifactLogits:
     """An exported artifact's logits in its own runtime on the parity test images, cached by its hash."""
+    from edgekd.core.artifact import Artifact
     from edgekd.export.base import get_exporter
-    from edgekd.pipeline.artifact import Artifact
 
     data, n = ctx.inputs.data, min(ctx.inputs.config.export.parity_samples or ARTIFACT_SAMPLES, ARTIFACT_SAMPLES)
     path = Path(rec["cache_path"])

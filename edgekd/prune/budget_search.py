@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from edgekd.errors import BudgetUnreachableError
-from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
+from edgekd.core.errors import BudgetUnreachableError
+from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.prune.pruner import PruneResult, PruneSettings, default_ignored, prune
 
 log = logging.getLogger(__name__)

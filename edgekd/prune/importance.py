@@ -1,4 +1,4 @@
-"""Importance criteria, registered by name in ``edgekd.registry.IMPORTANCES``.
+"""Importance criteria, registered by name in ``edgekd.core.registry.IMPORTANCES``.
 
 Each entry is a factory returning a Torch-Pruning importance object; ``needs_gradients`` tells the
 pruner whether to run calibration batches through the model (backward) before scoring.

@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from edgekd.bench.latency_model import LatencyModel, count_macs, trace_ops
-from edgekd.pipeline.atomic import atomic_write_text
+from edgekd.core.atomic import atomic_write_text
+from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.pipeline.inputs import BuildInputs
-from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.prune.budget_search import search_ratio
 from edgekd.prune.pruner import PruneSettings, calibration_batches
 from edgekd.prune.sensitivity import RefineSettings, refine

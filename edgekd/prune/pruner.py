@@ -16,9 +16,9 @@ import torch.nn.functional as F
 import torch_pruning as tp
 from torch import fx, nn
 
+from edgekd.core.errors import ConfigError
+from edgekd.core.registry import IMPORTANCES
 from edgekd.data.datasets import DatasetBundle
-from edgekd.errors import ConfigError
-from edgekd.registry import IMPORTANCES
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgekd.errors import BudgetUnreachableError
-from edgekd.pipeline.progress import NULL_PROGRESS, ProgressReporter
+from edgekd.core.errors import BudgetUnreachableError
+from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.prune.budget_search import SearchResult, scaled
 from edgekd.prune.pruner import PruneResult, PruneSettings, prunable_groups, prune
 

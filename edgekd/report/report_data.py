@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 
 SCHEMA_VERSION = "1.0"
 EVIDENCE_LEVELS = ("measured-device", "measured-emulated", "measured-host", "predicted")

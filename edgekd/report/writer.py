@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgekd.pipeline.atomic import atomic_write_text
+from edgekd.core.atomic import atomic_write_text
 from edgekd.report.html_renderer import render_html
 from edgekd.report.markdown_renderer import render_markdown
 

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 
 
 def as_labels(labels: object, name: str = "labels") -> np.ndarray:

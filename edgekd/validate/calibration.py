@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.validate import as_labels, as_scores, rounded, same_length
 
 #: Number of equal-width confidence bins.

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.validate import as_labels, as_scores, rounded, same_length
 
 #: Thresholds swept when none are given: 0.00, 0.05, ..., 1.00.

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.validate import rounded
 
 SEVERITIES: tuple[int, ...] = (1, 2, 3)

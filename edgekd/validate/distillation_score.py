@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from edgekd.errors import ConfigError, InputError
+from edgekd.core.errors import ConfigError, InputError
 from edgekd.validate import rounded
 
 #: Named policies and their α (weight of the size term).

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 
 from edgekd.config.target_profile import PowerSpec
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 
 # Quotients this close (relative) to an integer are that integer: 0.3 - 0.1 style float noise must
 # not add one inference to an exact break-even point.

@@ -18,7 +18,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.validate import as_labels, as_scores, rounded, same_length
 
 #: Differences this small are floating-point noise: a value on a limit counts as on it (as in the gate).

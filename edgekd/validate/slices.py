@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.validate import as_labels, rounded, same_length
 
 #: A class is a weak slice when its accuracy is below this fraction of the overall accuracy.

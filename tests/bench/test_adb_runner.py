@@ -21,8 +21,8 @@ from edgekd.bench.adb_runner import AdbOptions, AdbRunner, parse_benchmark_model
 from edgekd.bench.runner_base import BenchSettings
 from edgekd.cli.main import main
 from edgekd.config.targets import load_target
-from edgekd.errors import ConfigError, InputError, RunnerError
-from edgekd.registry import RUNNERS
+from edgekd.core.errors import ConfigError, InputError, RunnerError
+from edgekd.core.registry import RUNNERS
 
 pytestmark = pytest.mark.adb
 FAST = {"warmup": 2, "runs": 12}

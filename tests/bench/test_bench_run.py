@@ -7,8 +7,8 @@ import pytest
 from edgekd.bench.bench_run import BenchReport, run_checked
 from edgekd.bench.runner_base import BenchSettings, Runner, RunResult
 from edgekd.config.targets import load_target
-from edgekd.errors import ConfigError
-from edgekd.registry import RUNNERS
+from edgekd.core.errors import ConfigError
+from edgekd.core.registry import RUNNERS
 
 
 class ScriptedRunner:

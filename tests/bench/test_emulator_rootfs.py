@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edgekd.bench import emulator_rootfs as er
-from edgekd.errors import RunnerError, ToolchainError
+from edgekd.core.errors import RunnerError, ToolchainError
 
 
 def _fake_ready(root: Path) -> Path:

@@ -17,7 +17,7 @@ from edgekd.bench.latency_calibration import (
 )
 from edgekd.bench.latency_model import LatencyModel, trace_ops
 from edgekd.config.targets import load_target
-from edgekd.errors import ConfigError
+from edgekd.core.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

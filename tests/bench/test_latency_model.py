@@ -116,7 +116,7 @@ def test_compute_bound_conv_matches_roofline_by_hand(a76):
 
 
 def test_untraceable_model_is_a_clear_error():
-    from edgekd.errors import InputError
+    from edgekd.core.errors import InputError
 
     class Dynamic(nn.Module):
         def forward(self, x):

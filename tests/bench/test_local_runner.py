@@ -13,8 +13,8 @@ import torch
 from edgekd.bench import bench_script
 from edgekd.bench.local_runner import LocalRunner
 from edgekd.bench.runner_base import BenchSettings, Runner, RunResult, check_model_file
-from edgekd.errors import InputError, RunnerError
-from edgekd.registry import RUNNERS
+from edgekd.core.errors import InputError, RunnerError
+from edgekd.core.registry import RUNNERS
 
 FAST = {"warmup": 2, "runs": 12}
 

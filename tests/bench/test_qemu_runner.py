@@ -17,8 +17,8 @@ from edgekd.bench.qemu_runner import QemuRunner, qemu_cpu_for
 from edgekd.bench.runner_base import BenchSettings, Runner
 from edgekd.cli.main import main
 from edgekd.config.targets import load_target
-from edgekd.errors import ConfigError, InputError, RunnerError
-from edgekd.registry import RUNNERS
+from edgekd.core.errors import ConfigError, InputError, RunnerError
+from edgekd.core.registry import RUNNERS
 
 FAST = {"warmup": 1, "runs": 3}
 

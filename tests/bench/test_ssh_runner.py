@@ -21,8 +21,8 @@ from edgekd.bench.runner_base import BenchSettings
 from edgekd.bench.ssh_runner import SshOptions, SshRunner
 from edgekd.cli.main import main
 from edgekd.config.targets import load_target
-from edgekd.errors import ConfigError, InputError, RunnerError
-from edgekd.registry import RUNNERS
+from edgekd.core.errors import ConfigError, InputError, RunnerError
+from edgekd.core.registry import RUNNERS
 
 from .conftest import free_port, keygen
 

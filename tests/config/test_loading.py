@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edgekd.config.targets import TARGETS_DIR, load_target
-from edgekd.errors import ConfigError, EdgeKDError
+from edgekd.core.errors import ConfigError, EdgeKDError
 
 TEMPLATE = "cortex-a76"
 

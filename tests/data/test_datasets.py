@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edgekd.core.errors import InputError
 from edgekd.data.datasets import load_dataset
-from edgekd.errors import InputError
 
 
 def _write_folder(root, size=(12, 12), mode="L"):

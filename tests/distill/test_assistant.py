@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
+from edgekd.core.errors import ConfigError
 from edgekd.distill.assistant import make_assistant, param_count
-from edgekd.errors import ConfigError
 from edgekd.models.example_teacher import ResidualCNN
 from edgekd.prune.pruner import PruneSettings, prune
 

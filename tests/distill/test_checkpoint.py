@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from edgekd.core.errors import InputError
 from edgekd.distill.checkpoint import CHECKPOINT_NAME
 from edgekd.distill.trainer import TrainSettings, predict_logits, train
-from edgekd.errors import InputError
 from edgekd.models.example_teacher import ResidualCNN
 
 

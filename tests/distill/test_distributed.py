@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from edgekd.core.errors import ConfigError, RunnerError
 from edgekd.distill import distributed
 from edgekd.distill.distributed import DistInfo, GlobalBatchNorm, global_batchnorm, launch_env, pick_backend
-from edgekd.errors import ConfigError, RunnerError
 from edgekd.models.example_teacher import ResidualCNN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,7 +139,7 @@ WORKER = """
 import copy, json, sys
 import numpy as np, torch, torch.nn.functional as F
 from edgekd.distill import distributed
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.models.example_teacher import ResidualCNN
 
 def fail():

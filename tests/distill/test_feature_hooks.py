@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
+from edgekd.core.errors import ConfigError
 from edgekd.distill.feature_hooks import FeatureHooks, auto_pair, candidate_layers, match_spatial, paired_features
-from edgekd.errors import ConfigError
 from edgekd.models.example_teacher import ResidualCNN
 
 

@@ -4,15 +4,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from edgekd.core.errors import ConfigError
+from edgekd.core.registry import LOSSES, Registry
 from edgekd.distill.combined_loss import CombinedLoss, build_loss
 from edgekd.distill.feature_hooks import FeatureHooks
 from edgekd.distill.losses.at_loss import ATLoss, attention_map
 from edgekd.distill.losses.hint_loss import ChannelAdapter, HintLoss
 from edgekd.distill.losses.kd_loss import KDLoss
 from edgekd.distill.losses.rkd_loss import RKDLoss
-from edgekd.errors import ConfigError
 from edgekd.models.example_teacher import ResidualCNN
-from edgekd.registry import LOSSES, Registry
 
 
 def feats(teacher: dict, student: dict) -> dict:

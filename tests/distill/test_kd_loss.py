@@ -2,8 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from edgekd.core.errors import ConfigError
 from edgekd.distill.losses.kd_loss import KDLoss, kd_divergence
-from edgekd.errors import ConfigError
 
 
 def test_kd_is_zero_when_student_equals_teacher():

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from edgekd.config.build_config import DistillConfig
+from edgekd.core.errors import ConfigError, InputError
 from edgekd.distill.loss_setup import make_loss
-from edgekd.errors import ConfigError, InputError
 from edgekd.models.example_teacher import ResidualCNN
 
 X = torch.zeros(2, 1, 28, 28)

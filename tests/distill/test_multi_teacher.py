@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from edgekd.core.errors import ConfigError
 from edgekd.distill.losses.kd_loss import KDLoss
 from edgekd.distill.losses.multi_teacher import MultiTeacherKDLoss, combine_teachers, teacher_weights
-from edgekd.errors import ConfigError
 
 
 def test_mean_of_identical_teachers_is_the_single_teacher_soft_target():

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from edgekd.core.errors import ConfigError
 from edgekd.distill.qat_nncf import (
     EXTENSIONS_DIR,
     NncfQatSettings,
@@ -18,7 +19,6 @@ from edgekd.distill.qat_nncf import (
     prepare_nncf_qat,
     use_kernels,
 )
-from edgekd.errors import ConfigError
 from edgekd.models.example_teacher import ResidualCNN
 
 SETTINGS = NncfQatSettings(kernels="reference")

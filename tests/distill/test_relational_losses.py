@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from edgekd.core.errors import ConfigError
 from edgekd.distill.losses.rkd_loss import (
     RKDLoss,
     angle_potential,
@@ -12,7 +13,6 @@ from edgekd.distill.losses.rkd_loss import (
     rkd_distance_loss,
 )
 from edgekd.distill.losses.spkd_loss import SPKDLoss, similarity_matrix, spkd_distance
-from edgekd.errors import ConfigError
 
 
 def feats(teacher: torch.Tensor, student: torch.Tensor) -> dict:

@@ -1,8 +1,8 @@
 import pytest
 
 from edgekd.config.build_config import DistillConfig
+from edgekd.core.errors import ConfigError
 from edgekd.distill.sweep import apply_point, grid_points, parse_sweep, run_sweep
-from edgekd.errors import ConfigError
 
 
 def test_parse_and_grid_cover_the_product():

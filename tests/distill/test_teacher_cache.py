@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+from edgekd.core.errors import ConfigError
 from edgekd.distill.combined_loss import build_loss
 from edgekd.distill.teacher_cache import TeacherCache, compute_teacher_cache
 from edgekd.distill.trainer import TrainSettings, predict_logits, train
-from edgekd.errors import ConfigError
 from edgekd.models.example_teacher import ResidualCNN
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from edgekd.core.errors import ConfigError
 from edgekd.data.bundled import example_dataset
 from edgekd.distill.trainer import TrainSettings, accuracy, lr_at, predict_logits, train
-from edgekd.errors import ConfigError
 from edgekd.models.example_teacher import ResidualCNN
 
 

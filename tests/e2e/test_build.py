@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from edgekd.cli.main import main
+from edgekd.core.hashing import sha256_file
 from edgekd.models.teacher_training import TEACHER_CARD
-from edgekd.pipeline.hashing import sha256_file
 
 pytestmark = pytest.mark.slow
 

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
+from edgekd.core.artifact import Artifact
 from edgekd.data.bundled import example_dataset
 from edgekd.data.datasets import DatasetBundle
 from edgekd.export import Exporter, SidecarInfo, get_exporter
 from edgekd.models.example_teacher import ResidualCNN
-from edgekd.pipeline.artifact import Artifact
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgekd.core.hashing import sha256_file
 from edgekd.data.bundled import example_dataset
 from edgekd.data.datasets import DatasetBundle
 from edgekd.models.zoo import ZOO
-from edgekd.pipeline.hashing import sha256_file
 
 FOLDER = Path(__file__).with_name("zoo_weights")
 WIDTH = 0.5

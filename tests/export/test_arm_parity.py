@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from edgekd.bench.runner_base import RunResult
-from edgekd.errors import InputError, RunnerError
+from edgekd.core.errors import InputError, RunnerError
 from edgekd.export import ParityResult, read_sidecar
 from edgekd.export.arm_parity import ArmParityResult, arm_outputs, arm_parity
 

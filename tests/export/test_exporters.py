@@ -11,13 +11,13 @@ import pytest
 import torch
 from torch import nn
 
-from edgekd.errors import ConfigError, InputError, ToolchainError
+from edgekd.core.artifact import Artifact
+from edgekd.core.errors import ConfigError, InputError, ToolchainError
+from edgekd.core.hashing import sha256_file
+from edgekd.core.registry import EXPORTERS
 from edgekd.export import Exporter, check_parity, get_exporter, read_sidecar, sidecar_path
 from edgekd.export.base import PRECISIONS, SidecarInfo, conversion_error, run_in_chunks
 from edgekd.export.sidecar import PIXEL_SCALE, QuantParams, Sidecar, TensorSpec, write_sidecar
-from edgekd.pipeline.artifact import Artifact
-from edgekd.pipeline.hashing import sha256_file
-from edgekd.registry import EXPORTERS
 
 NAMES = EXPORTERS.names()
 PAIRS = [(n, p) for n in NAMES for p in PRECISIONS]

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.export import ParityResult, check_parity, compare_logits
 
 REF = np.array(

@@ -10,13 +10,13 @@ import pytest
 import torch
 from torch import nn
 
+from edgekd.core.errors import ConfigError
+from edgekd.core.hashing import sha256_file
+from edgekd.core.registry import EXPORTERS
 from edgekd.data.datasets import DatasetBundle
 from edgekd.distill.qat_run import QatResult, export_result
-from edgekd.errors import ConfigError
 from edgekd.export import SidecarInfo, get_exporter, read_sidecar
 from edgekd.export.base import QuantizedExporter, QuantizedModel
-from edgekd.pipeline.hashing import sha256_file
-from edgekd.registry import EXPORTERS
 
 from .conftest import EvalBatch
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from edgekd.errors import ToolchainError
+from edgekd.core.errors import ToolchainError
 from edgekd.export import SidecarInfo, get_exporter
 from edgekd.export import tflite_exporter as tflite_module
 from edgekd.export.tflite_quant_config import check_prepared, ptq_quantizer, unshare_bn_producers

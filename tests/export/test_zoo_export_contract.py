@@ -17,13 +17,13 @@ import pytest
 import torch
 from torch import nn
 
+from edgekd.core.hashing import sha256_file
+from edgekd.core.registry import EXPORTERS
 from edgekd.data.bundled import example_dataset
 from edgekd.data.datasets import DatasetBundle
 from edgekd.export import check_parity, get_exporter, read_sidecar
 from edgekd.export.base import PRECISIONS, SidecarInfo
 from edgekd.models.zoo import ZOO
-from edgekd.pipeline.hashing import sha256_file
-from edgekd.registry import EXPORTERS
 from tests.export.make_zoo_weights import FOLDER, build, held_out_accuracy
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,7 @@
 import pytest
 
 from edgekd.config.targets import load_target
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.gate.baseline import baseline_rules
 from edgekd.gate.gate_config import GateRulesConfig, resolve_settings
 from tests.gate.report_factory import make_report

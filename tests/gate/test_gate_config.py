@@ -3,7 +3,7 @@
 import pytest
 
 from edgekd.config.targets import load_target
-from edgekd.errors import ConfigError
+from edgekd.core.errors import ConfigError
 from edgekd.gate.gate_config import (
     GateRulesConfig,
     MetricLimits,

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from edgekd.config.targets import load_target
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.gate.gate_config import GateRulesConfig, resolve_settings
 from edgekd.gate.rules import check_target, evaluate, evaluate_gate
 from tests.gate.report_factory import CLASSES, make_report

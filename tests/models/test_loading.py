@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.models.example_teacher import ResidualCNN
 from edgekd.models.loading import load_factory, load_model, load_student, read_state_dict, save_student
 from edgekd.prune.pruner import PruneSettings, prune

@@ -1,6 +1,6 @@
 import pytest
 
-from edgekd.pipeline.atomic import atomic_write_text
+from edgekd.core.atomic import atomic_write_text
 from edgekd.pipeline.cache import StageCache
 
 

@@ -11,11 +11,11 @@ import torch
 
 from edgekd.cli.main import main
 from edgekd.config.build_config import BuildConfig
+from edgekd.core.artifact import Artifact
+from edgekd.core.hashing import sha256_file
 from edgekd.data.bundled import example_dataset
 from edgekd.export.base import get_exporter
 from edgekd.models.example_teacher import ResidualCNN
-from edgekd.pipeline.artifact import Artifact
-from edgekd.pipeline.hashing import sha256_file
 from edgekd.pipeline.qat_stage import qat_settings, quantization_record
 
 SAMPLES = 128

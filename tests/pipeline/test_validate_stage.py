@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from edgekd.core.progress import NULL_PROGRESS
 from edgekd.data.datasets import DatasetBundle, Split
 from edgekd.pipeline.cache import StageCache
-from edgekd.pipeline.progress import NULL_PROGRESS
 from edgekd.pipeline.stages import StageContext
 from edgekd.pipeline.validate_stage import CORRUPTION_SAMPLES, apply_validation, corruption_logits, split_logits
 from edgekd.validate.corruptions import CORRUPTIONS, SEVERITIES

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from edgekd.errors import ConfigError
+from edgekd.core.errors import ConfigError
 from edgekd.prune.budget_search import search_ratio
 from edgekd.prune.pruner import PruneSettings, calibration_batches, prune
 

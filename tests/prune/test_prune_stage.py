@@ -5,10 +5,10 @@ import torch
 
 from edgekd.bench.latency_model import LatencyModel, trace_ops
 from edgekd.config.build_config import BuildConfig, TeacherConfig
+from edgekd.core.progress import NULL_PROGRESS
 from edgekd.models.zoo_cnn import resnet
 from edgekd.pipeline.cache import StageCache
 from edgekd.pipeline.inputs import resolve
-from edgekd.pipeline.progress import NULL_PROGRESS
 from edgekd.pipeline.stages import StageContext, prune_stage
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from edgekd.errors import ConfigError
+from edgekd.core.errors import ConfigError
 from edgekd.models.example_teacher import ResidualCNN
 from edgekd.prune.pruner import PruneSettings, conv_channels, prune
 
@@ -105,7 +105,7 @@ def test_per_layer_ratios_prune_only_the_named_groups(model):
 
 @pytest.mark.parametrize("importance", ["l1", "l2", "groupnorm", "bnscale"])
 def test_every_registered_criterion_prunes_to_a_working_model(model, importance):
-    from edgekd.registry import IMPORTANCES
+    from edgekd.core.registry import IMPORTANCES
 
     assert importance in IMPORTANCES.names()
     result = prune(model, EXAMPLE, 0.5, PruneSettings(importance=importance))

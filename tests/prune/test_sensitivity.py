@@ -3,7 +3,7 @@ import torch
 
 from edgekd.bench.latency_model import LatencyModel, trace_ops
 from edgekd.config.targets import load_target
-from edgekd.errors import BudgetUnreachableError
+from edgekd.core.errors import BudgetUnreachableError
 from edgekd.models.example_teacher import ResidualCNN
 from edgekd.prune.budget_search import search_ratio
 from edgekd.prune.pruner import PruneSettings, conv_channels, prunable_groups, prune

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from edgekd.core.errors import ConfigError
 from edgekd.data.datasets import DatasetBundle, Split
-from edgekd.errors import ConfigError
 from edgekd.models.example_teacher import ResidualCNN
 from edgekd.prune.pruner import PruneSettings, conv_channels
 from edgekd.prune.sweep import SweepSettings, format_table, pareto_flags, run_sweep

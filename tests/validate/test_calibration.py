@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.validate.calibration import (
     calibration_report,
     expected_calibration_error,

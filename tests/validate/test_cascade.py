@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.validate.cascade import DEFAULT_THRESHOLDS, sweep_cascade
 
 # sample: student probs, label -> student right?, confidence; teacher prediction -> teacher right?

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.validate.corruptions import CORRUPTIONS, SEVERITIES, corrupt, corruption_report, corruption_suite
 
 

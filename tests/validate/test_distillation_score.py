@@ -1,6 +1,6 @@
 import pytest
 
-from edgekd.errors import ConfigError, InputError
+from edgekd.core.errors import ConfigError, InputError
 from edgekd.validate.distillation_score import POLICIES, distillation_score, resolve_alpha
 
 # student 2M params, teacher 10M -> size ratio 0.2; accuracy 0.855 / 0.90 = 0.95 -> 1 - 0.95 = 0.05

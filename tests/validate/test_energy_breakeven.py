@@ -7,7 +7,7 @@ import pytest
 
 from edgekd.config.target_profile import PowerSpec
 from edgekd.config.targets import load_target
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.validate.energy_breakeven import breakeven, host_power_w
 
 

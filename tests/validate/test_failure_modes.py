@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.validate.failure_modes import (
     detect_capacity_cliff,
     detect_minority_collapse,

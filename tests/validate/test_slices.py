@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgekd.errors import InputError
+from edgekd.core.errors import InputError
 from edgekd.validate.slices import accuracy, per_class_accuracy, per_class_regression, slice_report
 
 

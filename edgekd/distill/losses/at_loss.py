@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgekd.core.errors import ConfigError
 from edgekd.distill.feature_hooks import FeatureMaps, check_pairs, match_spatial, paired_features
-from edgekd.errors import ConfigError
 
 
 def attention_map(feature: torch.Tensor, p: float = 2.0) -> torch.Tensor:

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgekd.core.errors import ConfigError
 from edgekd.distill.feature_hooks import FeatureHooks, FeatureMaps, check_pairs, match_spatial, paired_features
-from edgekd.errors import ConfigError
 
 
 class ChannelAdapter(nn.Module):

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from edgekd.errors import ConfigError
+from edgekd.core.errors import ConfigError
 
 MODES = ("mean", "confidence")
 

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgekd.core.errors import ConfigError
 from edgekd.distill.feature_hooks import FeatureMaps, check_pairs, paired_features
-from edgekd.errors import ConfigError
 
 
 def similarity_matrix(feature: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edgekd.pipeline.hashing import sha256_file
+from edgekd.core.hashing import sha256_file
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class Artifact:
     Attributes:
         path: the file (or folder, for multi-file formats such as OpenVINO IR).
         kind: what it is, e.g. ``torch-student``, ``onnx``, ``tflite``, ``openvino``.
-        sha256: content hash (see :func:`edgekd.pipeline.hashing.sha256_file`).
+        sha256: content hash (see :func:`edgekd.core.hashing.sha256_file`).
         stage: the stage that produced it.
         config_hash: hash of the stage config that produced it.
         parents: sha256 of the artifacts it was made from.

@@ -16,7 +16,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
-from edgekd.errors import ConfigError
+from edgekd.core.errors import ConfigError
 
 
 class Registry:

@@ -1,0 +1,1 @@
+"""What every stage uses: errors, the registry, artifacts, hashing, atomic writes, progress."""
