@@ -139,7 +139,7 @@ def calibration_inputs(count: int) -> np.ndarray:
     from edgekd.data.bundled import example_dataset
 
     bundle = example_dataset()
-    return bundle.to_tensor(bundle.val.x[:count]).numpy()
+    return bundle.to_tensor(bundle.val.subset(count).x[:]).numpy()
 
 
 def resolve_runner_name(name: str, profile: TargetProfile) -> str:

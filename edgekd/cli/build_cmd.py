@@ -12,7 +12,13 @@ import click
 @click.option("--budget-ms", type=float, default=None, help="Latency budget in ms [default: the profile's].")
 @click.option("--teacher", "teacher_factory", default=None, help="Teacher factory 'module:function'.")
 @click.option("--teacher-weights", type=click.Path(path_type=Path), default=None, help="Teacher state dict.")
-@click.option("--data", type=click.Path(path_type=Path), default=None, help=".npz or image folder.")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help=".npz, image folder or .csv index.")
+@click.option("--input-size", type=int, default=None, help="Model input size in pixels (square) [the images'].")
+@click.option("--preprocess", "preset", type=click.Choice(["imagenet", "tf", "none"]), default=None,
+              help="Normalisation preset: imagenet mean/std, tf = [-1, 1], none = [0, 1].")  # fmt: skip
+@click.option("--transfer", type=click.Path(path_type=Path), default=None,
+              help="Folder of unlabeled images, distilled from the teacher's outputs alone.")  # fmt: skip
+@click.option("--device", default=None, help="auto | cpu | cuda[:N] for teacher, distillation, validation [cpu].")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="[default: build/TARGET]")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               help="BuildConfig YAML; command-line options override it.")  # fmt: skip
@@ -33,6 +39,10 @@ def build(
     teacher_factory: str | None,
     teacher_weights: Path | None,
     data: Path | None,
+    input_size: int | None,
+    preset: str | None,
+    transfer: Path | None,
+    device: str | None,
     out_dir: Path | None,
     config_file: Path | None,
     epochs: int | None,
@@ -62,7 +72,8 @@ def build(
     values: dict = {}
     if config_file is not None:
         values = load_model(config_file, BuildConfig).model_dump(exclude_unset=True)
-    overrides = {"target": target, "budget_ms": budget_ms, "data": data, "out_dir": out_dir}
+    overrides = {"target": target, "budget_ms": budget_ms, "data": data, "out_dir": out_dir, "transfer": transfer,
+                 "device": device}  # fmt: skip
     values.update({k: v for k, v in overrides.items() if v is not None})
     if teacher_factory or teacher_weights:
         teacher = values.setdefault("teacher", {})
@@ -72,7 +83,8 @@ def build(
             teacher["weights"] = teacher_weights
     options = (("distill", "epochs", epochs), ("distill", "max_train_samples", max_train_samples),
                ("export", "parity_samples", parity_samples), ("export", "arm_parity_samples", arm_parity_samples),
-               ("bench", "runs", runs))  # fmt: skip
+               ("bench", "runs", runs), ("preprocess", "input_size", input_size),
+               ("preprocess", "preset", preset))  # fmt: skip
     for section, key, value in options:
         if value is not None:
             values.setdefault(section, {})[key] = value

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from edgekd.config.preprocess import PreprocessConfig
+
 EXAMPLE_FACTORY = "edgekd.models.example_teacher:example_teacher"
 
 
@@ -32,6 +34,26 @@ class ExtraTeacherConfig(Strict):
 
     weights: Path = Field(description="state-dict file, or a student.pt written by edgekd (pruned)")
     factory: str = Field(default=EXAMPLE_FACTORY, description="'module:function' the weights fit")
+
+
+class AugmentConfig(Strict):
+    """Augmentation of distillation batches (all off by default).
+
+    With any of it on, the teacher runs on each augmented batch (its outputs cannot be cached): one
+    extra teacher forward pass per step, instead of one pass over the training set before training.
+    """
+
+    flip: bool = Field(default=False, description="random horizontal flip")
+    random_resized_crop: float | None = Field(
+        default=None, gt=0, le=1, description="random crop of at least this area fraction, resized back"
+    )
+    color_jitter: float = Field(default=0.0, ge=0, le=1, description="random brightness/contrast of +- this")
+    mixup: float = Field(default=0.0, ge=0, description="mixup Beta(a, a); 0 = off")
+    cutmix: float = Field(default=0.0, ge=0, description="cutmix Beta(a, a); 0 = off (with mixup: one per batch)")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.flip or self.random_resized_crop or self.color_jitter or self.mixup or self.cutmix)
 
 
 class DistillConfig(Strict):
@@ -61,7 +83,10 @@ class DistillConfig(Strict):
     assistant: Literal["auto"] | float | None = Field(
         default=None, description="teacher-assistant chain: 'auto' (geometric-mean size) or the TA's prune ratio"
     )
-    max_train_samples: int | None = Field(default=None, gt=0)
+    max_train_samples: int | None = Field(default=None, gt=0, description="a seeded class-stratified sample")
+    augment: AugmentConfig = AugmentConfig()
+    workers: int | None = Field(default=None, ge=0, description="data-loader workers; None = 2 for image folders")
+    use_unlabeled: bool = Field(default=True, description="distil on unlabeled/transfer images too")
     seed: int = 0
     checkpoint_dir: Path | None = Field(default=None, description="write a checkpoint each epoch here")
     resume: bool = Field(default=False, description="continue from checkpoint_dir/last.pt")
@@ -125,7 +150,12 @@ class BuildConfig(Strict):
 
     target: str = "cortex-a76"
     budget_ms: float | None = Field(default=None, gt=0, description="None = the profile's budget")
-    data: Path | None = Field(default=None, description=".npz or image folder; None = bundled example")
+    data: Path | None = Field(default=None, description=".npz, image folder or .csv index; None = bundled example")
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig, description="how images become input")
+    transfer: Path | None = Field(default=None, description="folder of unlabeled images distilled from the teacher")
+    device: str = Field(
+        default="cpu", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto | cpu | cuda[:N] for torch work"
+    )
     out_dir: Path | None = Field(default=None, description="None = build/<target>")
     teacher: TeacherConfig = TeacherConfig()
     prune: PruneConfig = PruneConfig()

@@ -1,12 +1,17 @@
 """Dataset contract and loaders.
 
 A dataset is a :class:`DatasetBundle`: ``train``/``val``/``test`` splits of uint8 or float images in
-NCHW layout with int64 labels, class names, and the normalisation the model expects. Two on-disk
-forms are accepted:
+NCHW layout with int64 labels, class names, and the declared preprocessing
+(:class:`~edgekd.config.preprocess.PreprocessConfig`). Three on-disk forms are accepted:
 
 * an ``.npz`` with ``x_train, y_train, x_val, y_val, x_test, y_test`` (optional ``class_names``,
   ``mean``, ``std``); images ``(N, H, W)``, ``(N, C, H, W)`` or ``(N, H, W, C)`` for C in {1, 3};
-* an image folder ``DIR/{train,val,test}/<class>/*.png|jpg``.
+* an image folder ``DIR/{train,val,test}/<class>/*.{jpg,jpeg,png,bmp,webp}`` of any sizes and modes,
+  decoded lazily (see :mod:`edgekd.data.folders`);
+* an index file ``*.csv`` of ``path,label[,split]`` rows.
+
+Two digests: ``digest`` covers the pixels (files) and labels only; ``cache_digest`` adds the
+preprocessing (mean/std, size, resize policy, ...) and is what stage cache keys use.
 """
 
 from __future__ import annotations
@@ -16,33 +21,48 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from edgekd.config.preprocess import PreprocessConfig
 from edgekd.core.errors import InputError
+from edgekd.core.hashing import sha256_json
+from edgekd.data.images import IMAGE_SUFFIXES, LazyImages, take_rows
+from edgekd.data.subsets import stratified_indices
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+__all__ = ["IMAGE_SUFFIXES", "SPLITS", "DatasetBundle", "Split", "load_dataset"]
 
 
 @dataclass(frozen=True)
 class Split:
-    """One split: images ``x`` (N, C, H, W) uint8 or float32, labels ``y`` (N,) int64."""
+    """One split: images ``x`` (N, C, H, W) uint8 or float32 (or lazily decoded files), labels ``y`` (N,) int64.
 
-    x: np.ndarray
+    A label of -1 marks an unlabeled image (transfer set).
+    """
+
+    x: np.ndarray | LazyImages
     y: np.ndarray
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
     def subset(self, n: int | None) -> Split:
-        """The first ``n`` samples (all when ``n`` is None or larger than the split)."""
+        """A seeded, class-stratified sample of ``n`` (all when ``n`` is None or not smaller than the split).
+
+        The same ``n`` gives the same samples in every run and every stage (see :mod:`edgekd.data.subsets`).
+        """
         if n is None or n >= len(self):
             return self
-        return Split(self.x[:n], self.y[:n])
+        return self.take(stratified_indices(self.y, n))
+
+    def take(self, idx: np.ndarray) -> Split:
+        """The samples ``idx`` (lazy images stay lazy)."""
+        return Split(take_rows(self.x, idx), self.y[idx])
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,28 @@ class DatasetBundle:
     std: tuple[float, ...] = (1.0,)
     source: str = ""
     digest: str = field(default="", compare=False)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig, compare=False)
+    unlabeled: Split | None = None
+    """Images without labels (``train/unlabeled/``, ``--transfer DIR``): distilled from teacher outputs alone."""
+    notes: dict[str, Any] = field(default_factory=dict, compare=False)
+    """What the loader decided (carved splits, inferred size, counts), for the report."""
+
+    @property
+    def cache_digest(self) -> str:
+        """Pixels, labels and preprocessing: the dataset part of every stage cache key."""
+        return sha256_json({"data": self.digest, "mean": list(self.mean), "std": list(self.std),
+                            "preprocess": self.preprocess.model_dump(mode="json")})  # fmt: skip
+
+    def describe(self) -> dict[str, Any]:
+        """The dataset as report.json records it (``preprocess`` is the effective preprocessing)."""
+        c, h, w = self.input_shape
+        return {
+            "labeled": len(self.train), "unlabeled": len(self.unlabeled) if self.unlabeled is not None else 0,
+            "preprocess": {**self.preprocess.model_dump(mode="json"), "input_size": [h, w], "channels": c,
+                           "mean": list(self.mean), "std": list(self.std),
+                           "crop_fraction": self.preprocess.effective_crop_fraction()},
+            "cache_digest": self.cache_digest, **self.notes,
+        }  # fmt: skip
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -71,12 +113,7 @@ class DatasetBundle:
 
     def to_tensor(self, x: np.ndarray) -> torch.Tensor:
         """Normalised float32 tensor for model input."""
-        t = torch.from_numpy(np.ascontiguousarray(x)).float()
-        if x.dtype == np.uint8:
-            t = t / 255.0
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
-        return (t - mean) / std
+        return normalise(x, self.mean, self.std, self.preprocess.channel_order == "bgr")
 
     def batches(
         self, split: Split, batch_size: int, shuffle: bool = False, seed: int = 0
@@ -88,6 +125,18 @@ class DatasetBundle:
         for start in range(0, len(split), batch_size):
             sel = idx[start : start + batch_size]
             yield self.to_tensor(split.x[sel]), torch.from_numpy(split.y[sel]).long(), sel
+
+
+def normalise(x: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...], bgr: bool = False) -> torch.Tensor:
+    """Images (N, C, H, W) to model input: uint8 scaled by 1/255, channels reversed for BGR, then (x - mean) / std."""
+    t = torch.from_numpy(np.ascontiguousarray(x)).float()
+    if x.dtype == np.uint8:
+        t = t / 255.0
+    if bgr and t.shape[1] == 3:
+        t = t.flip(1)
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    return (t - m) / s
 
 
 def _to_nchw(x: np.ndarray, where: str) -> np.ndarray:
@@ -111,7 +160,26 @@ def _digest(arrays: list[np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _load_npz(path: Path) -> DatasetBundle:
+def _resize_arrays(x: np.ndarray, cfg: PreprocessConfig, where: str) -> np.ndarray:
+    """In-memory images brought to ``cfg.input_size`` by the declared policy (uint8 only)."""
+    from PIL import Image
+
+    from edgekd.data.images import fit
+
+    size = cfg.input_size
+    if size is None or tuple(x.shape[2:]) == tuple(size):
+        return x
+    if x.dtype != np.uint8:
+        raise InputError(f"{where}: float images cannot be resized to input_size {size}; store uint8 or resize them")
+    out = np.empty((len(x), x.shape[1], *size), np.uint8)
+    for i, img in enumerate(x):
+        im = Image.fromarray(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0))
+        arr = np.asarray(fit(im, size, cfg))
+        out[i] = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return out
+
+
+def _load_npz(path: Path, cfg: PreprocessConfig) -> DatasetBundle:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -132,76 +200,51 @@ def _load_npz(path: Path) -> DatasetBundle:
         if x.dtype != np.uint8:
             x = x.astype(np.float32)
         splits[s] = Split(x, y)
+    digest = _digest([a for s in splits.values() for a in (s.x, s.y)])
+    channels = splits["test"].x.shape[1]
+    if cfg.channels is not None and cfg.channels != channels:
+        raise InputError(f"{path}: images have {channels} channels but preprocess.channels is {cfg.channels}")
+    splits = {s: Split(_resize_arrays(sp.x, cfg, f"{path} x_{s}"), sp.y) for s, sp in splits.items()}
     n_classes = int(max(int(sp.y.max()) for sp in splits.values())) + 1
     names = (
         tuple(str(n) for n in arrays["class_names"])
         if "class_names" in arrays
         else tuple(str(i) for i in range(n_classes))
     )
-    channels = splits["test"].x.shape[1]
-    mean = tuple(float(v) for v in arrays.get("mean", np.zeros(channels)).reshape(-1))
-    std = tuple(float(v) for v in arrays.get("std", np.ones(channels)).reshape(-1))
+    own_mean = tuple(float(v) for v in arrays.get("mean", np.zeros(channels)).reshape(-1))
+    own_std = tuple(float(v) for v in arrays.get("std", np.ones(channels)).reshape(-1))
+    mean, std = cfg.normalisation(channels, (own_mean, own_std))
     return DatasetBundle(
-        name=path.stem,
-        class_names=names,
-        mean=mean,
-        std=std,
-        source=str(path),
-        digest=_digest([a for s in splits.values() for a in (s.x, s.y)]),
-        **splits,
-    )
+        name=path.stem, class_names=names, mean=mean, std=std, source=str(path), digest=digest,
+        preprocess=cfg, **splits,
+    )  # fmt: skip
 
 
-def _load_image_folder(root: Path) -> DatasetBundle:
-    from PIL import Image
+def load_dataset(
+    path: str | Path, preprocess: PreprocessConfig | None = None, transfer: str | Path | None = None
+) -> DatasetBundle:
+    """Load an ``.npz`` dataset, an image folder or a ``.csv`` index file, preprocessed as declared.
 
-    missing = [s for s in SPLITS if not (root / s).is_dir()]
-    if missing:
-        raise InputError(
-            f"{root}: image folder lacks {', '.join(missing)}/; expected {root}/train|val|test/<class>/*.png"
-        )
-    classes = sorted(d.name for d in (root / "train").iterdir() if d.is_dir())
-    if not classes:
-        raise InputError(f"{root}/train has no class folders; expected {root}/train/<class>/*.png")
-    splits = {}
-    for s in SPLITS:
-        xs, ys = [], []
-        for label, cls in enumerate(classes):
-            for f in sorted((root / s / cls).glob("*")):
-                if f.suffix.lower() in IMAGE_SUFFIXES:
-                    with Image.open(f) as im:
-                        arr = np.asarray(im.convert("L") if im.mode in ("L", "1", "P") else im.convert("RGB"))
-                    xs.append(arr)
-                    ys.append(label)
-        if not xs:
-            raise InputError(f"{root}/{s} holds no images of classes {classes}")
-        shapes = {a.shape for a in xs}
-        if len(shapes) != 1:
-            raise InputError(f"{root}/{s}: images differ in size {sorted(shapes)}; resize them to one size")
-        splits[s] = Split(_to_nchw(np.stack(xs), f"{root}/{s}"), np.asarray(ys, dtype=np.int64))
-    channels = splits["test"].x.shape[1]
-    return DatasetBundle(
-        name=root.name,
-        class_names=tuple(classes),
-        mean=(0.5,) * channels,
-        std=(0.5,) * channels,
-        source=str(root),
-        digest=_digest([a for sp in splits.values() for a in (sp.x, sp.y)]),
-        **splits,
-    )
-
-
-def load_dataset(path: str | Path) -> DatasetBundle:
-    """Load an ``.npz`` dataset or an image folder.
+    Args:
+        path: The dataset.
+        preprocess: Declared preprocessing; None = the dataset's own (npz mean/std) or the folder default.
+        transfer: A folder of unlabeled images (any layout below it) added as the transfer set.
 
     Raises:
         InputError: the path does not exist or does not hold a dataset in a known form.
     """
+    from edgekd.data.folders import attach_transfer, load_image_folder, load_index_file
+
+    cfg = preprocess or PreprocessConfig()
     p = Path(path)
     if not p.exists():
-        raise InputError(f"dataset {p} does not exist; pass an .npz file or an image folder")
+        raise InputError(f"dataset {p} does not exist; pass an .npz file, a .csv index or an image folder")
     if p.is_dir():
-        return _load_image_folder(p)
-    if p.suffix != ".npz":
-        raise InputError(f"dataset {p} is neither an .npz file nor an image folder")
-    return _load_npz(p)
+        bundle = load_image_folder(p, cfg)
+    elif p.suffix.lower() == ".csv":
+        bundle = load_index_file(p, cfg)
+    elif p.suffix == ".npz":
+        bundle = _load_npz(p, cfg)
+    else:
+        raise InputError(f"dataset {p} is neither an .npz file, a .csv index nor an image folder")
+    return attach_transfer(bundle, Path(transfer)) if transfer is not None else bundle

@@ -139,7 +139,7 @@ def qat_distill(
     if len(data.train) == 0:
         raise InputError(f"dataset {data.name} has no training samples to calibrate on")
     started = time.perf_counter()
-    calibration = data.to_tensor(data.train.x[: settings.calibration_samples]).numpy()
+    calibration = data.to_tensor(data.train.subset(settings.calibration_samples).x[:]).numpy()
     soft = _soft_targets(teacher, data, settings.train)
     loss = KDLoss(settings.temperature, settings.alpha)
     if settings.mode == "ptq":

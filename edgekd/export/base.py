@@ -60,6 +60,8 @@ class SidecarInfo:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     input_shape: tuple[int, int, int]
+    preprocess: dict | None = None
+    """The declared preprocessing (resize, interpolation, channel order...), written into every sidecar."""
 
     @classmethod
     def from_bundle(cls, bundle: DatasetBundle) -> SidecarInfo:
@@ -69,6 +71,7 @@ class SidecarInfo:
             mean=tuple(float(v) for v in bundle.mean),
             std=tuple(float(v) for v in bundle.std),
             input_shape=bundle.input_shape,
+            preprocess=bundle.describe()["preprocess"],
         )
 
 
@@ -243,6 +246,7 @@ def float_nchw_sidecar(fmt: str, precision: str, info: SidecarInfo) -> Sidecar:
         mean=info.mean,
         std=info.std,
         class_names=info.class_names,
+        preprocessing=info.preprocess,
     )
 
 

@@ -10,10 +10,15 @@ normalised, the quantisation of int8 inputs/outputs and the class labels. The si
      "output": {"name": "...", "shape": [1, 10], "layout": null, "dtype": "int8",
                 "quantization": {"scale": 0.098, "zero_point": -70}},
      "normalization": {"scale": 0.00392156862745098, "mean": [0.286], "std": [0.353]},
-     "class_names": ["T-shirt/top", ...]}
+     "class_names": ["T-shirt/top", ...],
+     "preprocessing": {"input_size": [28, 28], "resize": "center_crop", "interpolation": "bilinear",
+                       "crop_fraction": 1.0, "channels": 1, "channel_order": "rgb", ...}}
 
 A model input is ``(raw_pixel * scale - mean) / std``, then quantised with the input
-quantisation when there is one. ``-1`` in a shape is a dynamic dimension.
+quantisation when there is one. ``-1`` in a shape is a dynamic dimension. ``preprocessing`` (when
+present) says how a raw image became those pixels — resize policy, interpolation, crop fraction,
+channel order (mean/std are in that order) — exactly as the teacher was fed
+(:class:`edgekd.config.preprocess.PreprocessConfig`).
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ class Sidecar:
     class_names: tuple[str, ...]
     scale: float = PIXEL_SCALE
     edgekd_version: str = __version__
+    preprocessing: dict | None = None
 
     def to_json(self) -> dict:
         """The JSON-able form written to disk."""
@@ -87,6 +93,7 @@ class Sidecar:
             "output": _spec_json(self.output),
             "normalization": {"scale": self.scale, "mean": list(self.mean), "std": list(self.std)},
             "class_names": list(self.class_names),
+            **({"preprocessing": dict(self.preprocessing)} if self.preprocessing is not None else {}),
         }
 
     @classmethod
@@ -103,6 +110,7 @@ class Sidecar:
             class_names=tuple(str(c) for c in data["class_names"]),
             scale=float(norm["scale"]),
             edgekd_version=str(data["edgekd_version"]),
+            preprocessing=dict(data["preprocessing"]) if data.get("preprocessing") is not None else None,
         )
 
 

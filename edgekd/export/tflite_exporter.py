@@ -262,4 +262,5 @@ def _sidecar_for(path: Path, precision: str, info: SidecarInfo) -> Sidecar:
         mean=info.mean,
         std=info.std,
         class_names=info.class_names,
+        preprocessing=info.preprocess,
     )

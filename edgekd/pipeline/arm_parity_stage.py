@@ -46,7 +46,7 @@ def arm_parity_stage(ctx: StageContext, artifact: Path, precision: str, referenc
         return {"status": "skipped", "reason": f"Arm emulator {ready.reason}; run `edgekd emulator setup`"}
     cpu = qemu_cpu_for(inp.profile)
     key_in = {"artifact": sha256_file(artifact), "samples": samples, "cpu": cpu, "emulator": ready.key,
-              "data": inp.data.digest}  # fmt: skip
+              "data": inp.data.cache_digest}  # fmt: skip
     key = ctx.cache.key(key_in)
     hit = ctx.cache.lookup("arm-parity", key)
     if hit is None:

@@ -16,8 +16,8 @@ from edgekd.config.target_profile import TargetProfile
 from edgekd.config.targets import load_target
 from edgekd.core.errors import ConfigError, InputError
 from edgekd.core.hashing import sha256_file, sha256_json
-from edgekd.data.bundled import example_dataset
-from edgekd.data.datasets import DatasetBundle, load_dataset
+from edgekd.data.bundled import open_dataset
+from edgekd.data.datasets import DatasetBundle
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def resolve(config: BuildConfig) -> BuildInputs:
     budget = config.budget_ms if config.budget_ms is not None else profile.budget.latency_ms
     if budget <= 0:
         raise ConfigError(f"budget {budget} ms must be > 0")
-    data = load_dataset(config.data) if config.data is not None else example_dataset()
+    data = open_dataset(config.data, config.preprocess, config.transfer)
     weights = teacher_weights(config)
     teacher = load_model(config.teacher.factory, weights)
     check_fit(teacher, data)

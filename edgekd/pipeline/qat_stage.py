@@ -96,7 +96,7 @@ class QatStage:
         return {
             "model": self.student_key,
             "teacher": inp.teacher_key,
-            "data": inp.data.digest,
+            "data": inp.data.cache_digest,
             "format": fmt,
             "family": FAMILIES.get(fmt, fmt),
             "quantization": cfg.quantization.model_dump(mode="json"),

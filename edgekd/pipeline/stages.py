@@ -59,7 +59,7 @@ def _read_json(path: Path) -> dict:
 def teacher_logits(ctx: StageContext, split: str, max_samples: int | None = None) -> np.ndarray:
     """Teacher logits on a split, cached by teacher and data hashes."""
     inp = ctx.inputs
-    key_in = {"teacher": inp.teacher_key, "data": inp.data.digest, "split": split, "n": max_samples}
+    key_in = {"teacher": inp.teacher_key, "data": inp.data.cache_digest, "split": split, "n": max_samples}
     key = ctx.cache.key(key_in)
     hit = ctx.cache.lookup(f"teacher-logits-{split}", key)
     if hit is None:
@@ -83,8 +83,8 @@ def host_measure(ctx: StageContext) -> Callable[[nn.Module], float]:
     inp, profile = ctx.inputs, ctx.inputs.profile
     exporter = get_exporter(profile.primary.format)
     data = inp.data
-    calib = data.to_tensor(data.train.x[: inp.config.export.calibration_samples]).numpy()
-    info = SidecarInfo(data.class_names, data.mean, data.std, data.input_shape)
+    calib = data.to_tensor(data.train.subset(inp.config.export.calibration_samples).x[:]).numpy()
+    info = SidecarInfo.from_bundle(data)
     settings = BenchSettings(threads=profile.budget.threads, warmup=inp.config.bench.warmup,
                              runs=inp.config.bench.runs)  # fmt: skip
 
@@ -127,7 +127,7 @@ def prune_stage(ctx: StageContext) -> tuple[Path, dict]:
         "refine": refine_on,
         "round_to": profile.prune.round_to,
         "measured_on": host_cpu_name() if measured else None,
-        "data": inp.data.digest if refine_on or settings.needs_gradients else None,
+        "data": inp.data.cache_digest if refine_on or settings.needs_gradients else None,
     }
     key = ctx.cache.key(key_in)
     hit = ctx.cache.lookup("prune", key)
@@ -189,7 +189,7 @@ def _refine(
 ) -> tuple[PruneResult, float, dict]:
     """Per-layer refinement of the uniform pick; with a runner, confirmed by measurement (see refine_measured)."""
     inp = ctx.inputs
-    images = inp.data.to_tensor(inp.data.train.x[:REFINE_IMAGES])
+    images = inp.data.to_tensor(inp.data.train.subset(REFINE_IMAGES).x[:])
     uniform_ms = found.latency_ms
     try:
         if measure is None:
@@ -219,7 +219,7 @@ def distill_stage(ctx: StageContext, pruned: Path) -> tuple[Path, dict]:
     inp, cfg = ctx.inputs, ctx.inputs.config.distill
     if cfg.teachers or cfg.assistant is not None:
         raise ConfigError("distill.teachers and distill.assistant are for `edgekd distill`; the build uses one teacher")
-    key_in = {"student": sha256_file(pruned), "teacher": inp.teacher_key, "data": inp.data.digest,
+    key_in = {"student": sha256_file(pruned), "teacher": inp.teacher_key, "data": inp.data.cache_digest,
               "distill": cfg.model_dump(mode="json", exclude={"checkpoint_dir", "resume"})}  # fmt: skip
     key = ctx.cache.key(key_in)
     hit = ctx.cache.lookup("distill", key)
@@ -263,14 +263,14 @@ def export_stage(
     inp, cfg = ctx.inputs, ctx.inputs.config.export
     name = f"{fmt}-{precision}"
     key_in = {"model": model_key, "format": fmt, "precision": precision, "parity": reference is not None,
-              "opset": inp.profile.onnx_opset, "export": cfg.model_dump(), "data": inp.data.digest}  # fmt: skip
+              "opset": inp.profile.onnx_opset, "export": cfg.model_dump(), "data": inp.data.cache_digest}  # fmt: skip
     key = ctx.cache.key(key_in)
     hit = ctx.cache.lookup(f"export-{name}", key)
     if hit is None:
         exporter = get_exporter(fmt)
         data = inp.data
-        calib = data.to_tensor(data.train.x[: cfg.calibration_samples]).numpy()
-        info = SidecarInfo(data.class_names, data.mean, data.std, data.input_shape)
+        calib = data.to_tensor(data.train.subset(cfg.calibration_samples).x[:]).numpy()
+        info = SidecarInfo.from_bundle(data)
         with ctx.cache.produce(f"export-{name}", key, key_in) as tmp:
             with ctx.progress.task(f"export {fmt} {precision}", total=None):
                 art = exporter.export(model, ctx.example, precision, tmp, info, calib, inp.profile.onnx_opset)

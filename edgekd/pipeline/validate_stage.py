@@ -41,7 +41,7 @@ def split_logits(
 ) -> np.ndarray:
     """``model``'s logits on the first ``n`` images of ``split``, cached by model and data."""
     data = ctx.inputs.data
-    key_in = {"model": model_key, "data": data.digest, "split": split, "n": n}
+    key_in = {"model": model_key, "data": data.cache_digest, "split": split, "n": n}
     stage = f"logits-{who}-{split}"
     key = ctx.cache.key(key_in)
     hit = ctx.cache.lookup(stage, key)
@@ -59,7 +59,7 @@ def split_logits(
 def corruption_logits(ctx: StageContext, model: nn.Module, model_key: str, who: str) -> dict[str, np.ndarray]:
     """``model``'s logits on the clean and corrupted first :data:`CORRUPTION_SAMPLES` test images, cached."""
     data = ctx.inputs.data
-    key_in = {"model": model_key, "data": data.digest, "n": CORRUPTION_SAMPLES, "seed": CORRUPTION_SEED,
+    key_in = {"model": model_key, "data": data.cache_digest, "n": CORRUPTION_SAMPLES, "seed": CORRUPTION_SEED,
               "corruptions": list(CORRUPTIONS), "severities": list(SEVERITIES)}  # fmt: skip
     stage = f"corruptions-{who}"
     key = ctx.cache.key(key_in)
@@ -86,7 +86,7 @@ def artifact_logits(ctx: StageContext, rec: dict, name: str) -> ArtifactLogits:
 
     data, n = ctx.inputs.data, min(ctx.inputs.config.export.parity_samples or ARTIFACT_SAMPLES, ARTIFACT_SAMPLES)
     path = Path(rec["cache_path"])
-    key_in = {"artifact": sha256_file(path), "data": data.digest, "n": n}
+    key_in = {"artifact": sha256_file(path), "data": data.cache_digest, "n": n}
     stage = f"runtime-logits-{rec['format']}-{rec['precision']}"
     key = ctx.cache.key(key_in)
     hit = ctx.cache.lookup(stage, key)

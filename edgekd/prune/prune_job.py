@@ -78,7 +78,7 @@ def prune_to_budget(
                     "target_ms": round(found.target_ms, 4), "budget_ms": inputs.budget_ms}  # fmt: skip
     result = found.result
     if job.refine:
-        images = inputs.data.to_tensor(inputs.data.train.x[: job.calibration_images])
+        images = inputs.data.to_tensor(inputs.data.train.subset(job.calibration_images).x[:])
         plan = refine(inputs.teacher, example, predict, inputs.budget_ms, settings, images, found,
                       RefineSettings(), progress)  # fmt: skip
         record["refinement"] = plan.to_json()

@@ -12,7 +12,7 @@ def test_cached_teacher_logits_match_a_fresh_forward_of_the_student_inputs(tiny_
     torch.manual_seed(0)
     teacher = ResidualCNN((8, 16), 1).train()  # BN in train mode would change its outputs: the cache uses eval
     student = ResidualCNN((4, 8), 1)
-    n = 200  # a prefix subset, shuffled per epoch, last batch partial
+    n = 200  # a stratified subset, shuffled per epoch, last batch partial
     cache = compute_teacher_cache([teacher], tiny_data, tiny_data.train.subset(n))
     inputs: list[torch.Tensor] = []
     handed: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -33,13 +33,14 @@ def test_cached_teacher_logits_match_a_fresh_forward_of_the_student_inputs(tiny_
         hook.remove()
     assert len(handed) == 2 * 4 and len(inputs) == len(handed)
     teacher.eval()
-    pool = tiny_data.to_tensor(tiny_data.train.x[:n]).flatten(1)
+    part = tiny_data.train.subset(n)  # the rows the trainer uses: a stratified sample, not the first n
+    pool = tiny_data.to_tensor(part.x).flatten(1)
     seen_rows: set[int] = set()
     for x, (y, t_logits) in zip(inputs, handed, strict=True):
         with torch.no_grad():
             fresh = teacher(x)
         torch.testing.assert_close(t_logits, fresh, rtol=1e-2, atol=2e-2)  # fp16 cache
         rows = torch.cdist(x.flatten(1), pool).argmin(1)
-        assert torch.equal(torch.from_numpy(tiny_data.train.y[rows.numpy()]), y)
+        assert torch.equal(torch.from_numpy(part.y[rows.numpy()]), y)
         seen_rows.update(rows.tolist())
     assert seen_rows == set(range(n)), "every image of the subset is trained on, none outside it"

@@ -49,7 +49,7 @@ def test_corruption_logits_cover_every_variant_and_are_cached(tmp_path):
 def test_split_logits_match_the_model(tmp_path):
     ctx, model = tiny_context(tmp_path), tiny_model()
     logits = split_logits(ctx, model, "model-1", "student", "val", 25)
-    x = ctx.inputs.data.to_tensor(ctx.inputs.data.val.x[:25])
+    x = ctx.inputs.data.to_tensor(ctx.inputs.data.val.subset(25).x)  # a stratified sample, not the first 25
     with torch.no_grad():
         assert np.allclose(logits, model(x).numpy(), atol=1e-5)
 
