@@ -23,8 +23,8 @@ import click
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               help="BuildConfig YAML; command-line options override it.")  # fmt: skip
 @click.option("--epochs", type=int, default=None, help="Distillation epochs [default: 1].")
-@click.option("--max-train-samples", type=int, default=None, help="Distil on the first N training images.")
-@click.option("--parity-samples", type=int, default=None, help="Check parity on the first N test images.")
+@click.option("--max-train-samples", type=int, default=None, help="Distil on N training images (class-stratified).")
+@click.option("--parity-samples", type=int, default=None, help="Check parity on N test images (class-stratified).")
 @click.option(
     "--arm-parity-samples",
     type=int,

@@ -37,7 +37,13 @@ def _loss_weights(items: tuple[str, ...]) -> dict[str, float]:
     type=click.Path(path_type=Path),
     help="Another teacher (student.pt or state dict of --teacher) for multi-teacher KD; repeatable.",
 )
-@click.option("--data", type=click.Path(path_type=Path), default=None, help=".npz or image folder [bundled].")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help=".npz, image folder or .csv [bundled].")
+@click.option("--input-size", type=int, default=None, help="Model input size in pixels (square) [the images'].")
+@click.option("--preprocess", "preset", type=click.Choice(["imagenet", "tf", "none"]), default=None,
+              help="Normalisation preset: imagenet mean/std, tf = [-1, 1], none = [0, 1].")  # fmt: skip
+@click.option("--transfer", type=click.Path(path_type=Path), default=None,
+              help="Folder of unlabeled images, distilled from the teacher's outputs alone.")  # fmt: skip
+@click.option("--device", default="cpu", show_default=True, help="auto | cpu | cuda[:N].")
 @click.option(
     "--config",
     "config_file",
@@ -57,7 +63,7 @@ def _loss_weights(items: tuple[str, ...]) -> dict[str, float]:
 @click.option("--alpha", type=float, default=None, help="KD weight of soft vs hard targets, in [0, 1] [0.7].")
 @click.option("--epochs", type=int, default=None, help="[1]")
 @click.option("--lr", type=float, default=None, help="AdamW learning rate [1e-3].")
-@click.option("--max-train-samples", type=int, default=None, help="Distil on the first N training images.")
+@click.option("--max-train-samples", type=int, default=None, help="Distil on N training images (class-stratified).")
 @click.option("--seed", type=int, default=None)
 @click.option("--sweep", "sweeps", multiple=True, help="NAME=V1,V2,...: train the grid, keep the best by val accuracy.")
 @click.option("--sweep-epochs", type=int, default=1, show_default=True, help="Epochs per sweep point.")
@@ -74,7 +80,8 @@ def _loss_weights(items: tuple[str, ...]) -> dict[str, float]:
 )
 def distill(
     student_path: Path | None, ratio: float | None, teacher_factory: str | None, teacher_weights: Path | None,
-    extra_teacher: tuple[Path, ...], data: Path | None, config_file: Path | None, losses: tuple[str, ...],
+    extra_teacher: tuple[Path, ...], data: Path | None, input_size: int | None, preset: str | None,
+    transfer: Path | None, device: str, config_file: Path | None, losses: tuple[str, ...],
     weight_ce: float | None, hint_layers: tuple[str, ...], temperature: float | None, alpha: float | None,
     epochs: int | None, lr: float | None, max_train_samples: int | None, seed: int | None, sweeps: tuple[str, ...],
     sweep_epochs: int, assistant: str | None, resume: bool, out_dir: Path, no_progress: bool, dist_backend: str,
@@ -98,6 +105,7 @@ def distill(
     from edgekd.cli.progress_rich import RichProgress
     from edgekd.config.build_config import EXAMPLE_FACTORY, DistillConfig
     from edgekd.config.loading import format_validation_error, load_model
+    from edgekd.config.preprocess import PreprocessConfig
     from edgekd.core.errors import ConfigError
     from edgekd.core.progress import NULL_PROGRESS
     from edgekd.distill.distill_job import DistillJob, run_job
@@ -129,8 +137,9 @@ def distill(
         cfg = DistillConfig.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, DistillConfig, "distill option")) from exc
+    declared = {k: v for k, v in {"input_size": input_size, "preset": preset}.items() if v is not None}
     job = DistillJob(cfg, out_dir, student_path, ratio, teacher_factory or EXAMPLE_FACTORY, teacher_weights, data,
-                     parse_sweep(sweeps), sweep_epochs)  # fmt: skip
+                     parse_sweep(sweeps), sweep_epochs, PreprocessConfig(**declared), transfer, device)  # fmt: skip
     with session(dist_backend) as dist:
         if not dist.is_main:  # the other ranks train quietly; rank 0 reports
             logging.getLogger("edgekd").setLevel(logging.ERROR)

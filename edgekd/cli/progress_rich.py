@@ -15,6 +15,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from edgekd.core.progress import LogProgress
+
 
 class _RichTask:
     def __init__(self, progress: Progress, task_id: int, description: str) -> None:
@@ -37,6 +39,10 @@ class RichProgress:
 
     @contextmanager
     def task(self, description: str, total: float | None = None) -> Iterator[_RichTask]:
+        if not self.console.is_terminal:  # CI logs: a live bar never renders there; print periodic lines
+            with LogProgress().task(description, total) as plain:
+                yield plain
+            return
         columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()]
         if total:
             columns.insert(3, TextColumn("{task.completed:.0f}/{task.total:.0f}"))

@@ -20,6 +20,7 @@ from typing import Any
 from torch import nn
 
 from edgekd.config.build_config import EXAMPLE_FACTORY, DistillConfig
+from edgekd.config.preprocess import PreprocessConfig
 from edgekd.core.atomic import atomic_write_text
 from edgekd.core.errors import ConfigError, InputError
 from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
@@ -47,6 +48,11 @@ class DistillJob:
     data_path: Path | None = None
     sweep: dict[str, list[float]] = field(default_factory=dict)
     sweep_epochs: int = 1
+    preprocess: PreprocessConfig | None = None
+    transfer: Path | None = None
+    """A folder of unlabeled images distilled from the teacher's outputs alone."""
+    device: str = "cpu"
+    """``auto | cpu | cuda[:N]`` for teacher outputs, distillation and evaluation."""
 
 
 @dataclass
@@ -80,18 +86,20 @@ def _load_model_file(path: Path, factory: str) -> nn.Module:
     return load_model(factory, path)
 
 
-def _data(path: Path | None) -> DatasetBundle:
-    from edgekd.data.bundled import example_dataset
-    from edgekd.data.datasets import load_dataset
+def _data(path: Path | None, preprocess: PreprocessConfig | None, transfer: Path | None) -> DatasetBundle:
+    from edgekd.data.bundled import open_dataset
 
-    return example_dataset() if path is None else load_dataset(path)
+    return open_dataset(path, preprocess, transfer)
 
 
-def _settings(cfg: DistillConfig, checkpoint: Path | None, epochs: int | None = None) -> TrainSettings:
+def _settings(
+    cfg: DistillConfig, checkpoint: Path | None, epochs: int | None = None, device: str = "cpu"
+) -> TrainSettings:
     return TrainSettings(
         epochs=epochs or cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
         warmup_epochs=cfg.warmup_epochs, seed=cfg.seed, augment=False, max_train_samples=cfg.max_train_samples,
-        patience=cfg.patience, checkpoint_dir=checkpoint, resume=cfg.resume,
+        patience=cfg.patience, checkpoint_dir=checkpoint, resume=cfg.resume, augmentation=cfg.augment,
+        workers=cfg.workers, use_unlabeled=cfg.use_unlabeled, device=device,
     )  # fmt: skip
 
 
@@ -111,10 +119,21 @@ def _stage(
     return train(student, data, settings, loss, cache, progress, label, teacher=teacher if n_teachers == 1 else None)
 
 
-def _cache_for(teachers: list[nn.Module], student: nn.Module, data: DatasetBundle, cfg: DistillConfig) -> TeacherCache:
+def _cache_for(
+    teachers: list[nn.Module], student: nn.Module, data: DatasetBundle, cfg: DistillConfig, device: str = "cpu"
+) -> TeacherCache | None:
+    """Teacher outputs on the training subset (and the unlabeled images); None when augmentation is on."""
+    if cfg.augment.enabled:
+        log.info("augmentation on: the teacher runs on every augmented batch (no output cache)")
+        return None
     example = data.to_tensor(data.test.x[:2])
     paths = make_loss(cfg, teachers[0], student, example, len(teachers)).feature_paths()["teacher"]
-    return compute_teacher_cache(teachers, data, data.train.subset(cfg.max_train_samples), paths)
+    split = data.train.subset(cfg.max_train_samples)
+    if cfg.use_unlabeled and data.unlabeled is not None:
+        from edgekd.data.loader import concat_splits
+
+        split = concat_splits(split, data.unlabeled)
+    return compute_teacher_cache(teachers, data, split, paths, device=device)
 
 
 def run_job(job: DistillJob, progress: ProgressReporter = NULL_PROGRESS) -> DistillOutcome:
@@ -132,7 +151,7 @@ def run_job(job: DistillJob, progress: ProgressReporter = NULL_PROGRESS) -> Dist
         raise ConfigError("give exactly one of --student FILE or --ratio R")
     if cfg.assistant is not None and cfg.teachers:
         raise ConfigError("a teacher-assistant chain and extra teachers cannot be combined; drop one of them")
-    data = _data(job.data_path)
+    data = _data(job.data_path, job.preprocess, job.transfer)
     teacher = _load_teacher(job.teacher_factory, job.teacher_weights)
     check_fit(teacher, data)
     example = data.to_tensor(data.test.x[:2])
@@ -150,16 +169,17 @@ def run_job(job: DistillJob, progress: ProgressReporter = NULL_PROGRESS) -> Dist
     checkpoints = cfg.checkpoint_dir or (out / "checkpoints" if cfg.resume else None)
     record: dict[str, Any] = {"losses": cfg.losses, "weight_ce": cfg.weight_ce, "config": cfg.model_dump(mode="json")}
     with progress.task("teacher outputs (cached once)", total=None):
-        cache = _cache_for(teachers, student, data, cfg)
+        cache = _cache_for(teachers, student, data, cfg, job.device)
     source, n_teachers = teacher, len(teachers)
     if cfg.assistant is not None:
         plan = make_assistant(teacher, student, example[:1], cfg.assistant)
         if plan is not None:
             stage = checkpoints / "assistant" if checkpoints else None
-            ta = _stage(plan.model, teacher, cache, data, cfg, _settings(cfg, stage), progress, "distill assistant")
+            ta = _stage(plan.model, teacher, cache, data, cfg, _settings(cfg, stage, device=job.device), progress,
+                       "distill assistant")  # fmt: skip
             record["assistant"] = {**plan.to_json(), "val_accuracy": ta.best_val_accuracy, "history": ta.history}
             with progress.task("assistant outputs (cached once)", total=None):
-                cache = _cache_for([plan.model], student, data, cfg)
+                cache = _cache_for([plan.model], student, data, cfg, job.device)
             source = plan.model
     initial = copy.deepcopy(student.state_dict())
     sweep_result = None
@@ -169,7 +189,7 @@ def run_job(job: DistillJob, progress: ProgressReporter = NULL_PROGRESS) -> Dist
             student.load_state_dict(initial)
             name = "-".join(f"{k}{v:g}" for k, v in point.items())
             stage = checkpoints / f"sweep-{name}" if checkpoints else None
-            settings = _settings(point_cfg, stage, job.sweep_epochs)
+            settings = _settings(point_cfg, stage, job.sweep_epochs, job.device)
             res = _stage(student, source, cache, data, point_cfg, settings, progress, f"sweep {point}", n_teachers)
             return res.best_val_accuracy, {"epochs_run": res.epochs_run, "seconds": round(res.seconds, 1)}
 
@@ -185,13 +205,16 @@ def run_job(job: DistillJob, progress: ProgressReporter = NULL_PROGRESS) -> Dist
         student.load_state_dict(initial)
         record["sweep"] = {"best": sweep_result.best.values, "points": len(sweep_result.points)}
     stage = checkpoints / "student" if checkpoints else None
-    result = _stage(student, source, cache, data, cfg, _settings(cfg, stage), progress, "distill student", n_teachers)
-    test_acc = accuracy(predict_logits(student, data, data.test), data.test.y)
+    settings = _settings(cfg, stage, device=job.device)
+    result = _stage(student, source, cache, data, cfg, settings, progress, "distill student", n_teachers)
+    test_acc = accuracy(predict_logits(student, data, data.test, device=job.device), data.test.y)
     record.update(
         best_val_accuracy=result.best_val_accuracy, initial_val_accuracy=result.initial_val_accuracy,
         best_epoch=result.best_epoch, epochs_run=result.epochs_run, history=result.history,
         seconds=round(result.seconds, 1), test_accuracy=test_acc, temperature=cfg.temperature, alpha=cfg.alpha,
-        teachers=n_teachers, resumed_from_epoch=result.resumed_from_epoch,
+        teachers=n_teachers, resumed_from_epoch=result.resumed_from_epoch, labeled_images=result.labeled,
+        unlabeled_images=result.unlabeled, device=result.device, loader_wait_share=result.loader_wait_share,
+        dataset=data.describe(),
     )  # fmt: skip
     path = run_on_main(lambda: save_student(student, out / "student.pt", job.teacher_factory))
     run_on_main(lambda: atomic_write_text(out / "distill.json", json.dumps(record, indent=2, default=str) + "\n"))

@@ -12,6 +12,14 @@ make it worse on validation.
 Launched by ``torchrun`` (a process group is active), training is data-parallel: see
 :mod:`edgekd.distill.distributed`; the results match a one-process run up to floating-point rounding.
 
+Data: batches stream through :func:`edgekd.data.loader.batch_loader` (workers decode lazily read image
+folders ahead of the loop; the wait for data is recorded per epoch in ``TrainResult.loader_wait_share``).
+``settings.device`` (``auto | cpu | cuda[:N]``) places model, teacher and batches (AMP + channels-last on
+CUDA; the model returns to the CPU at the end). ``settings.augmentation`` augments each batch and then
+runs the teacher live on it (cached teacher outputs are not used). Unlabeled images
+(``data.unlabeled``, with ``use_unlabeled``) are trained on from the teacher's outputs alone: the KD
+term reads the teacher's logits and the hard-label term the teacher's top class.
+
 Callers with a model that is not switched by ``.train()``/``.eval()`` (a QAT-prepared ``torch.export``
 GraphModule) pass ``to_train``/``to_eval`` callables, e.g.
 ``TrainSettings(to_train=torchao.quantization.pt2e.move_exported_model_to_train,
@@ -34,11 +42,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgekd.config.build_config import AugmentConfig
 from edgekd.core.errors import ConfigError
 from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.data.datasets import DatasetBundle, Split
+from edgekd.data.loader import batch_loader, concat_splits
 from edgekd.distill import distributed
+from edgekd.distill.augment import augment
 from edgekd.distill.checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from edgekd.distill.device import autocast, grad_scaler, place, resolve_device, to_device
 from edgekd.distill.teacher_cache import TeacherCache
 
 log = logging.getLogger(__name__)
@@ -69,11 +81,23 @@ class TrainSettings:
     """Puts the model in training mode (default ``model.train()``)."""
     to_eval: Callable[[nn.Module], object] | None = None
     """Puts the model in inference mode (default ``model.eval()``)."""
+    device: str = "cpu"
+    """``auto | cpu | cuda[:N]`` (see :mod:`edgekd.distill.device`)."""
+    augmentation: AugmentConfig | None = None
+    """Batch augmentation for KD; on, the teacher runs live on each augmented batch."""
+    workers: int | None = None
+    """Data-loader workers; None = 2 for lazily decoded folders, 0 for in-memory arrays."""
+    use_unlabeled: bool = True
+    """Train on ``data.unlabeled`` too (teacher outputs alone)."""
 
     def fingerprint(self) -> dict[str, object]:
         """The settings that shape the schedule (what a resumed checkpoint must agree with)."""
-        skip = {"threads", "checkpoint_dir", "resume", "to_train", "to_eval", "patience"}
+        skip = {"threads", "checkpoint_dir", "resume", "to_train", "to_eval", "patience", "device", "workers"}
         return {k: v for k, v in asdict(self).items() if k not in skip}
+
+    @property
+    def augmenting(self) -> bool:
+        return self.augmentation is not None and self.augmentation.enabled
 
     def set_train(self, model: nn.Module) -> None:
         _ = self.to_train(model) if self.to_train is not None else model.train()
@@ -92,6 +116,14 @@ class TrainResult:
     best_epoch: int = 0
     """0 when no epoch beat the initial weights (which were then kept)."""
     resumed_from_epoch: int = 0
+    labeled: int = 0
+    """Labeled training images used."""
+    unlabeled: int = 0
+    """Unlabeled (transfer) images used, distilled from the teacher alone."""
+    device: str = "cpu"
+    """Device that trained (``cpu``, ``cuda:0``)."""
+    loader_wait_share: list[float] = field(default_factory=list)
+    """Per epoch: the share of the training loop's time spent waiting for the next batch."""
 
 
 def seed_everything(seed: int) -> None:
@@ -118,12 +150,22 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, data: DatasetBundle, split: Split, batch_size: int = 256) -> np.ndarray:
-    """Logits of ``model`` on a whole split, in eval mode."""
+def predict_logits(
+    model: nn.Module, data: DatasetBundle, split: Split, batch_size: int = 256, device: str = "cpu"
+) -> np.ndarray:
+    """Logits of ``model`` on a whole split, in eval mode (on ``device``; the model comes back to the CPU)."""
     was_training = model.training
     model.eval()
-    out = [model(x).float().numpy() for x, _, _ in data.batches(split, batch_size)]
-    model.train(was_training)
+    dev = resolve_device(device)
+    if dev.type != "cpu":
+        place(model, dev)
+    try:
+        with autocast(dev):
+            out = [model(to_device(x, dev)).float().cpu().numpy() for x, _, _ in batch_loader(data, split, batch_size)]
+    finally:
+        if dev.type != "cpu":
+            model.to("cpu").to(memory_format=torch.contiguous_format)
+        model.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, data.num_classes), np.float32)
 
 
@@ -160,25 +202,41 @@ def _step_loss(
     model, hooked = (net or model), model
     wants_features = any(paths.values())
     if cached is not None and (not wants_features or all(p in cached[1] for p in paths["teacher"])):
+        y = _fill_unlabeled(y, cached[0])
         if not wants_features:
             return loss_fn(model(x), y, cached[0])
         with FeatureHooks(hooked, paths["student"]) as sh:
             out = model(x)
             return loss_fn(out, y, cached[0], features={"teacher": cached[1], "student": sh.features})
     if teacher is None:
+        if bool((y < 0).any()):
+            raise ConfigError("unlabeled images need teacher outputs (a teacher module or cached logits)")
         if wants_features:
             raise ConfigError("feature losses need a teacher module or cached teacher features")
         return loss_fn(model(x), y, None)
     with FeatureHooks(teacher, paths["teacher"], detach=True) as th, FeatureHooks(hooked, paths["student"]) as sh:
         with torch.no_grad():
             t_logits = teacher(x)
+        y = _fill_unlabeled(y, t_logits)
         out = model(x)
         if not wants_features:
             return loss_fn(out, y, t_logits)
         return loss_fn(out, y, t_logits, features={"teacher": th.features, "student": sh.features})
 
 
-def _val_accuracy(model: nn.Module, data: DatasetBundle, settings: TrainSettings, batch_size: int = 256) -> float:
+def _fill_unlabeled(y: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """Unlabeled rows (label < 0) take the teacher's top class (mean over teachers for (N, n, C) logits)."""
+    missing = y < 0
+    if not bool(missing.any()):
+        return y
+    t = teacher_logits.float().mean(dim=1) if teacher_logits.ndim == 3 else teacher_logits.float()
+    return torch.where(missing, t.argmax(1).to(y.device), y)
+
+
+def _val_accuracy(
+    model: nn.Module, data: DatasetBundle, settings: TrainSettings, batch_size: int = 256,
+    dev: torch.device | None = None,
+) -> float:  # fmt: skip
     settings.set_eval(model)
     if distributed.is_distributed():  # each rank counts its share; every rank gets the same sum
         start, stop = distributed.shard_bounds(len(data.val), distributed.rank(), distributed.world_size())
@@ -186,8 +244,10 @@ def _val_accuracy(model: nn.Module, data: DatasetBundle, settings: TrainSettings
         with torch.no_grad():
             hits = sum(int((model(x.to(dev)).argmax(1).cpu() == y).sum()) for x, y, _ in data.batches(part, batch_size))
         return distributed.all_sum([float(hits)])[0] / len(data.val) if len(data.val) else 0.0
-    with torch.no_grad():
-        out = [model(x).float().numpy() for x, _, _ in data.batches(data.val, batch_size)]
+    dev = dev or torch.device("cpu")
+    with torch.no_grad(), autocast(dev):
+        out = [model(to_device(x, dev)).float().cpu().numpy()
+               for x, _, _ in batch_loader(data, data.val, batch_size, workers=settings.workers)]  # fmt: skip
     logits = np.concatenate(out) if out else np.zeros((0, data.num_classes), np.float32)
     return accuracy(logits, data.val.y)
 
@@ -199,6 +259,29 @@ def _as_cache(teacher_logits: np.ndarray | TeacherCache | None, n: int) -> Teach
     if len(cache) < n:
         raise ConfigError(f"teacher outputs cover {len(cache)} training samples but {n} are trained on")
     return cache
+
+
+def _with_unlabeled(
+    data: DatasetBundle, settings: TrainSettings, split: Split, cache: TeacherCache | None, teacher: nn.Module | None
+) -> tuple[Split, TeacherCache | None]:
+    """The training split plus the unlabeled images when they can be used, and a cache covering them."""
+    extra = data.unlabeled
+    if not settings.use_unlabeled or extra is None or len(extra) == 0:
+        return split, cache
+    live = teacher is not None and (cache is None or settings.augmenting)
+    if not live and (cache is None or (len(cache) < len(split) + len(extra) and teacher is None)):
+        log.warning("%d unlabeled images not used: they need the teacher module or its cached outputs", len(extra))
+        return split, cache
+    if cache is not None and not settings.augmenting and len(cache) < len(split) + len(extra):
+        from edgekd.distill.teacher_cache import compute_teacher_cache
+
+        more = compute_teacher_cache([teacher], data, extra, list(cache.features), device=settings.device)
+        rows = cache.logits[: len(split)]
+        cache = TeacherCache(np.concatenate([rows, more.logits.astype(rows.dtype)]),
+                             {p: np.concatenate([v[: len(split)], more.features[p].astype(v.dtype)])
+                              for p, v in cache.features.items()})  # fmt: skip
+    log.info("training on %d labeled + %d unlabeled images", len(split), len(extra))
+    return concat_splits(split, extra), cache
 
 
 def train(
@@ -229,6 +312,12 @@ def train(
     if settings.threads:
         torch.set_num_threads(settings.threads)
     train_split = data.train.subset(settings.max_train_samples)
+    labeled = len(train_split)
+    if settings.augmenting and teacher is None and teacher_logits is not None:
+        raise ConfigError("augmentation runs the teacher on each augmented batch: it needs one teacher module "
+                          "(not cached outputs of several); turn distill.augment off or use one teacher")  # fmt: skip
+    cache = None if settings.augmenting else _as_cache(teacher_logits, labeled)
+    train_split, cache = _with_unlabeled(data, settings, train_split, cache, teacher)
     steps_per_epoch = math.ceil(len(train_split) / settings.batch_size)
     total = steps_per_epoch * settings.epochs
     if settings.warmup_epochs is not None:
@@ -236,6 +325,14 @@ def train(
     else:
         warmup = max(1, int(total * settings.warmup_fraction))
     par = distributed.ParallelTraining(model, loss_fn, teacher) if distributed.is_distributed() else None
+    dev = resolve_device(settings.device) if par is None else torch.device("cpu")
+    if dev.type != "cpu":
+        place(model, dev)
+        if teacher is not None:
+            place(teacher, dev)
+        if isinstance(loss_fn, nn.Module):
+            loss_fn.to(dev)
+    scaler = grad_scaler(dev)
     target, net = model, None
     if par is not None:
         model, net = par.module, par.net
@@ -246,11 +343,11 @@ def train(
     if teacher is not None:
         teacher.eval().requires_grad_(False)
     paths = _feature_paths(loss_fn)
-    cache = _as_cache(teacher_logits, len(train_split))
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     gen = torch.Generator().manual_seed(settings.seed)
     best_acc, best_state, best_epoch, stale, step, start_epoch = -1.0, None, 0, 0, 0, 0
     history: list[dict[str, float]] = []
+    wait_shares: list[float] = []
     initial: float | None = None
     started = time.perf_counter()
     print_ = fingerprint(settings.fingerprint())
@@ -268,7 +365,7 @@ def train(
         stale, step, start_epoch, history = state["stale"], state["step"], state["epoch"], state["history"]
         initial = state["initial"]
     elif settings.eval_initial:
-        initial = _val_accuracy(model, data, settings)
+        initial = _val_accuracy(model, data, settings, dev=dev)
         best_acc, best_state = initial, copy.deepcopy(model.state_dict())
         log.info("%s: val acc %.4f before training", description, initial)
     with progress.task(description, total=total) as task:
@@ -277,32 +374,54 @@ def train(
             if state is not None and stale >= settings.patience:
                 break
             settings.set_train(model)
-            running = 0.0
-            for x, y, idx in data.batches(train_split, settings.batch_size, True, settings.seed + epoch):
+            running, waited, epoch_start = 0.0, 0.0, time.perf_counter()
+            loader = iter(batch_loader(data, train_split, settings.batch_size, True, settings.seed + epoch,
+                                       settings.workers, pin_memory=dev.type == "cuda"))  # fmt: skip
+            while True:
+                t0 = time.perf_counter()
+                batch = next(loader, None)
+                waited += time.perf_counter() - t0
+                if batch is None:
+                    break
+                x, y, idx = batch
+                x, y = to_device(x, dev), y.to(dev)
                 if settings.augment:
                     x = augment_batch(x, gen)
+                if settings.augmenting:
+                    x, y = augment(x, y, settings.augmentation, gen)
                 weight = 1.0
                 if par is not None:
                     x, y, idx, weight = par.shard(x, y, idx)
                 for group in opt.param_groups:
                     group["lr"] = lr_at(step, total, warmup, settings.lr)
                 cached = cache.batch(idx) if cache is not None else None
-                if par is not None and cached is not None:
-                    cached = (cached[0].to(par.device), {k: v.to(par.device) for k, v in cached[1].items()})
-                loss = _step_loss(model, x, y, loss_fn, cached, teacher, paths, net)
+                to = par.device if par is not None else dev
+                if cached is not None and to.type != "cpu":
+                    cached = (cached[0].to(to), {k: v.to(to) for k, v in cached[1].items()})
+                with autocast(dev):
+                    loss = _step_loss(model, x, y, loss_fn, cached, teacher, paths, net)
                 if par is not None:
                     loss = loss * weight
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                else:
+                    loss.backward()
                 if par is not None:
                     par.sync_loss_grads()
-                opt.step()
+                if scaler is not None:
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    opt.step()
                 step += 1
                 value = float(loss.detach()) if par is None else par.global_loss(float(loss.detach()))
                 running = 0.9 * running + 0.1 * value if step > 1 else value
                 task.advance(1, loss=running)
-            val_acc = _val_accuracy(model, data, settings)
+            wait_share = waited / max(1e-9, time.perf_counter() - epoch_start)
+            val_acc = _val_accuracy(model, data, settings, dev=dev)
             history.append({"epoch": epoch + 1, "loss": running, "val_accuracy": val_acc})
+            wait_shares.append(round(wait_share, 4))
             task.advance(0, loss=running, val_acc=val_acc)
             log.info("%s epoch %d: loss %.4f val acc %.4f", description, epoch + 1, running, val_acc)
             if val_acc > best_acc:
@@ -325,8 +444,12 @@ def train(
         model = target
     elif best_state is not None:
         model.load_state_dict(best_state)
+    if dev.type != "cpu":  # stages export and measure on the host
+        for m in (model, teacher, loss_fn if isinstance(loss_fn, nn.Module) else None):
+            if m is not None:
+                m.to("cpu").to(memory_format=torch.contiguous_format)
     if initial is not None and best_epoch == 0:
         log.warning("%s: no epoch beat the initial val accuracy %.4f; kept the initial weights", description, initial)
     settings.set_eval(model)
     return TrainResult(best_acc, len(history), history, time.perf_counter() - started, initial, best_epoch,
-                       start_epoch)  # fmt: skip
+                       start_epoch, labeled, len(train_split) - labeled, str(dev), wait_shares)  # fmt: skip

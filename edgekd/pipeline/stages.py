@@ -66,7 +66,7 @@ def teacher_logits(ctx: StageContext, split: str, max_samples: int | None = None
         part = getattr(inp.data, split).subset(max_samples)
         with ctx.cache.produce(f"teacher-logits-{split}", key, key_in) as tmp:
             with ctx.progress.task(f"teacher logits ({split}, {len(part)} images)", total=None):
-                logits = predict_logits(inp.teacher, inp.data, part)
+                logits = predict_logits(inp.teacher, inp.data, part, device=inp.config.device)
             # fp16 keeps the training-set cache small; evaluation splits stay exact
             np.save(tmp / "logits.npy", logits.astype(np.float16 if split == "train" else np.float32))
         hit = ctx.cache.path(f"teacher-logits-{split}", key)
@@ -237,16 +237,18 @@ def distill_stage(ctx: StageContext, pruned: Path) -> tuple[Path, dict]:
             epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
             warmup_epochs=cfg.warmup_epochs, seed=cfg.seed, augment=False, max_train_samples=cfg.max_train_samples,
             patience=cfg.patience, checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume,
+            augmentation=cfg.augment, workers=cfg.workers, use_unlabeled=cfg.use_unlabeled, device=inp.config.device,
         )  # fmt: skip
         names = "+".join(cfg.losses) or "ce"
-        result = train(student, inp.data, settings, loss, soft, ctx.progress, f"distill ({names})")
+        result = train(student, inp.data, settings, loss, soft, ctx.progress, f"distill ({names})", teacher=inp.teacher)
         with ctx.cache.produce("distill", key, key_in) as tmp:
             save_student(student, tmp / "student.pt", inp.config.teacher.factory)
             record = {"best_val_accuracy": result.best_val_accuracy, "epochs_run": result.epochs_run,
                       "initial_val_accuracy": result.initial_val_accuracy, "best_epoch": result.best_epoch,
                       "history": result.history, "seconds": result.seconds, "loss": names,
                       "losses": cfg.losses, "weight_ce": cfg.weight_ce,
-                      "temperature": cfg.temperature, "alpha": cfg.alpha}  # fmt: skip
+                      "temperature": cfg.temperature, "alpha": cfg.alpha, "labeled_images": result.labeled,
+                      "unlabeled_images": result.unlabeled, "device": result.device}  # fmt: skip
             (tmp / "distill.json").write_text(json.dumps(record, indent=2))
         hit = ctx.cache.path("distill", key)
     return hit / "student.pt", _read_json(hit / "distill.json")
