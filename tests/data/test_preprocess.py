@@ -96,3 +96,29 @@ def test_every_sidecar_carries_the_declared_preprocessing(tmp_path):
     back = read_sidecar(tmp_path / "m.onnx")
     assert back.preprocessing["interpolation"] == "bicubic" and back.preprocessing["crop_fraction"] == 0.875
     assert back.preprocessing["mean"] == list(back.mean) == [0.485, 0.456, 0.406]
+
+
+def test_a_stage_recomputes_after_a_mean_change_and_reuses_otherwise(tmp_path):
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from edgekd.core.progress import NULL_PROGRESS
+    from edgekd.pipeline.cache import StageCache
+    from edgekd.pipeline.stages import StageContext, teacher_logits
+
+    base = load_dataset(_npz(tmp_path / "d.npz"), PreprocessConfig(preset="none"))
+    teacher = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+    cache = StageCache(tmp_path / ".stages")
+
+    def run(data):
+        inputs = SimpleNamespace(data=data, teacher=teacher, teacher_key="t", config=SimpleNamespace(device="cpu"))
+        return teacher_logits(StageContext(inputs, cache, NULL_PROGRESS), "val")
+
+    first = run(base)
+    run(replace(base))  # same data, same preprocessing
+    assert cache.hits == ["teacher-logits-val"]
+    changed = replace(base, mean=(0.5, 0.5, 0.5))
+    second = run(changed)
+    assert cache.misses == ["teacher-logits-val", "teacher-logits-val"] and not np.allclose(first, second)
