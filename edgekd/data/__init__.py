@@ -1,4 +1,4 @@
-"""Datasets: the bundled Fashion-MNIST example, ``.npz`` files and image folders."""
+"""Datasets: the bundled example, ``.npz`` files, image folders and CSV index files; preprocessing and subsets."""
 
 from edgekd.data.datasets import DatasetBundle, Split, load_dataset
 
