@@ -32,6 +32,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = 10
+NOTE = (
+    "compared totals = process peak RSS + the largest loader worker's peak RSS (worker RSS includes pages "
+    "shared copy-on-write with the parent, so this overstates private memory; a second worker is not added). "
+    "Only --steps KD steps are run (not a whole epoch); images/s is model compute of a 224-px ResidualCNN "
+    "teacher/student on a shared 2-core machine, not a loader limit"
+)
 
 
 def generate(folder: Path, n: int, seed: int = 0) -> Path:
@@ -140,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         "goals": {"rss_growth_below_25pct": total[-1] / total[0] < 1.25 if len(rows) > 1 else None,
                   "rss_below_3GiB": max(total) < 3 * 1024,
                   "loader_wait_below_10pct": all(r["loader_wait_share"] < 0.10 for r in rows)},
-        "note": "peak RSS = process + largest loader worker (an upper bound of concurrent use is their sum); "
-                "timings on a shared, loaded machine",
+        "note": NOTE,
         "compared": f"{small['images_in_folder']} vs {large['images_in_folder']} images",
     }  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
