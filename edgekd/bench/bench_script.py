@@ -476,6 +476,7 @@ def benchmark(args: argparse.Namespace) -> dict:
         "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "os_threads": len(os.listdir("/proc/self/task")) if Path("/proc/self/task").is_dir() else None,
         "machine": platform.machine(),
+        "emulated": _emulated_cpu(),
         "runtime_threads": backend.threads,
         **(backend.info() if hasattr(backend, "info") else {}),
     }
@@ -524,6 +525,14 @@ def pin(text: str) -> None:
         os.sched_setaffinity(0, {int(cpu) for cpu in text.split(",")})
     except (ValueError, OSError, AttributeError) as exc:
         raise BenchError(f"cannot pin to CPUs '{text}': {_first_line(exc)}") from exc
+
+
+def _emulated_cpu() -> str | None:
+    """The CPU an edgekd Arm emulator pretends to be, when this script runs inside one; None on real hardware."""
+    try:
+        return str(json.loads(Path("/edgekd-emulator.json").read_text())["cpu"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
