@@ -45,6 +45,8 @@ def _short(text: str, limit: int = 80) -> str:
 def read_bounded(path: Path, max_bytes: int, what: str = "file") -> str:
     """The UTF-8 text of ``path``; ConfigError when unreadable, larger than ``max_bytes`` or not text."""
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise ConfigError(f"{path}: not a regular file (a pipe or device?); pass the {what} itself")
     try:
         with path.open("rb") as f:
             data = f.read(max_bytes + 1)

@@ -205,6 +205,8 @@ def load_dataset(path: str | Path) -> DatasetBundle:
         raise InputError(f"dataset {p} does not exist; pass an .npz file or an image folder")
     if p.is_dir():
         return _load_image_folder(p)
+    if not p.is_file():
+        raise InputError(f"dataset {p} is not a regular file (a pipe or device?); pass an .npz file or an image folder")
     if p.suffix != ".npz":
         raise InputError(f"dataset {p} is neither an .npz file nor an image folder")
     return _load_npz(p)

@@ -147,4 +147,18 @@ def _rebuild(model: nn.Module, structure: dict, state: dict) -> None:
             key = f"{name}.{bname}" if name else bname
             if b is not None and key in state:
                 m.register_buffer(bname, torch.empty_like(state[key]))
+        if not _shapes_agree(m):
+            raise ValueError(f"layer '{str(name)[:60]}': saved tensors do not match its recorded channels")
     model.load_state_dict(state)
+
+
+def _shapes_agree(m: nn.Module) -> bool:
+    """A resized layer's weight has the shape its channel attributes say."""
+    w = getattr(m, "weight", None)
+    if w is None:
+        return True
+    if isinstance(m, nn.Conv2d):
+        return tuple(w.shape[:2]) == (m.out_channels, m.in_channels // m.groups)
+    if isinstance(m, nn.Linear):
+        return tuple(w.shape) == (m.out_features, m.in_features)
+    return tuple(w.shape) == (m.num_features,)
