@@ -34,8 +34,8 @@ _REPR.maxlevel = 3
 
 
 def short_repr(value: object) -> str:
-    """``repr`` cut to a few dozen characters, whatever the size or depth of ``value``."""
-    return _REPR.repr(value)
+    """``repr`` cut to at most 120 characters, whatever the size or depth of ``value``."""
+    return _short(_REPR.repr(value), 120)
 
 
 def _short(text: str, limit: int = 80) -> str:
