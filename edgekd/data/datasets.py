@@ -113,6 +113,7 @@ def _digest(arrays: list[np.ndarray]) -> str:
 
 
 def _load_npz(path: Path) -> DatasetBundle:
+    validation.check_npz_size(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}

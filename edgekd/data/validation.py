@@ -28,6 +28,7 @@ import numpy as np
 from edgekd.core.errors import InputError
 
 MAX_ABS_FLOAT_PIXEL = 1000.0
+MAX_NPZ_BYTES = 16 << 30  # arrays of an .npz once decompressed; more than this machine-sized limit is refused
 MAX_PIXELS = 4096 * 4096
 _CHUNK = 1 << 22  # elements per finiteness check, so a check never doubles memory
 
@@ -149,6 +150,23 @@ def check_class_names(names: np.ndarray, where: str) -> tuple[str, ...]:
     if len(set(out)) != len(out) or any(len(n) > 200 for n in out):
         raise InputError(f"{where}: 'class_names' must be distinct names of at most 200 characters")
     return out
+
+
+def check_npz_size(path: Path) -> None:
+    """An .npz whose arrays would decompress past ``MAX_NPZ_BYTES`` (a zip bomb, or the wrong file) is refused
+    before anything is read. Files that are not zip archives are left to the loader's own error."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            total = sum(info.file_size for info in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    if total > MAX_NPZ_BYTES:
+        raise InputError(
+            f"{path}: arrays decompress to {total / 2**30:.1f} GiB, over the {MAX_NPZ_BYTES / 2**30:.0f} GiB limit; "
+            "pass a smaller dataset or an image folder"
+        )
 
 
 def check_image_file(path: Path) -> np.ndarray:

@@ -97,3 +97,15 @@ def test_output_folder_checks_leave_nothing_behind(tmp_path):
         ro.mkdir(mode=0o555)
         with pytest.raises(InputError, match="cannot write"):
             v.check_output_dir(ro / "out")
+
+
+def test_npz_that_would_decompress_past_the_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    path = tmp_path / "d.npz"
+    np.savez_compressed(path, x_train=np.zeros((100, 28, 28), np.uint8))
+    v.check_npz_size(path)
+    monkeypatch.setattr(v, "MAX_NPZ_BYTES", 10_000)
+    with pytest.raises(InputError, match="decompress to"):
+        v.check_npz_size(path)
+    garbage = tmp_path / "g.npz"
+    garbage.write_bytes(b"not a zip")
+    v.check_npz_size(garbage)  # left to the loader's own message
