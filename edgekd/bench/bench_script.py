@@ -227,12 +227,17 @@ def resolve_model(path: Path) -> tuple[Path, type]:
 def read_sidecar(path: Path) -> dict:
     for candidate in (path.with_name(path.name + ".sidecar.json"), path.with_suffix(".sidecar.json")):
         if candidate.is_file():
+            if candidate.stat().st_size > 1 << 20:
+                raise BenchError(f"{candidate.name}: sidecar is over 1 MiB; re-export the model")
             try:
                 data = json.loads(candidate.read_text())
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RecursionError) as exc:
                 raise BenchError(f"{candidate.name}: unreadable sidecar ({_first_line(exc)})") from exc
             if not isinstance(data, dict):
                 raise BenchError(f"{candidate.name}: sidecar must be a JSON object")
+            shape = data.get("input_shape")
+            if shape is not None and (not isinstance(shape, list) or not all(type(d) is int and d > 0 for d in shape)):
+                raise BenchError(f"{candidate.name}: input_shape must be a list of positive integers")
             return data
     return {}
 

@@ -21,7 +21,8 @@ OpKind = Literal["conv", "depthwise", "pointwise", "linear", "elementwise"]
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown keys and non-finite numbers (nan, inf) are errors in every part of a profile.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class CpuSpec(StrictModel):

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from edgekd.core.errors import InputError
+from edgekd.data import validation
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +113,13 @@ def _digest(arrays: list[np.ndarray]) -> str:
 
 
 def _load_npz(path: Path) -> DatasetBundle:
+    validation.check_npz_size(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except Exception as exc:  # numpy raises several types for a bad archive
-        raise InputError(f"{path}: not a readable .npz archive ({exc}); pass a valid dataset") from exc
+        detail = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise InputError(f"{path}: not a readable .npz archive ({detail}); pass a valid dataset") from None
     missing = [f"{p}_{s}" for s in SPLITS for p in ("x", "y") if f"{p}_{s}" not in arrays]
     if missing:
         raise InputError(
@@ -125,22 +128,25 @@ def _load_npz(path: Path) -> DatasetBundle:
         )
     splits = {}
     for s in SPLITS:
-        x = _to_nchw(arrays[f"x_{s}"], f"{path} x_{s}")
-        y = arrays[f"y_{s}"].astype(np.int64).reshape(-1)
-        if x.shape[0] != y.shape[0]:
-            raise InputError(f"{path}: x_{s} has {x.shape[0]} images but y_{s} has {y.shape[0]} labels")
-        if x.dtype != np.uint8:
-            x = x.astype(np.float32)
+        where = f"{path} x_{s}"
+        x = _to_nchw(validation.check_images(arrays[f"x_{s}"], where), where)
+        y = validation.check_labels(arrays[f"y_{s}"], x.shape[0], f"{path} y_{s}")
+        validation.check_not_constant(x, where)
         splits[s] = Split(x, y)
-    n_classes = int(max(int(sp.y.max()) for sp in splits.values())) + 1
-    names = (
-        tuple(str(n) for n in arrays["class_names"])
-        if "class_names" in arrays
-        else tuple(str(i) for i in range(n_classes))
-    )
+    validation.check_split_shapes({s: sp.x.shape[1:] for s, sp in splits.items()}, str(path))
+    counted = "class_names" not in arrays
+    if counted:
+        n_classes = max(int(sp.y.max()) for sp in splits.values()) + 1
+        names = tuple(str(i) for i in range(max(n_classes, 1)))
+    else:
+        names = validation.check_class_names(arrays["class_names"], str(path))
+    for s, sp in splits.items():
+        validation.check_label_range(sp.y, len(names), f"{path} y_{s}", counted)
     channels = splits["test"].x.shape[1]
-    mean = tuple(float(v) for v in arrays.get("mean", np.zeros(channels)).reshape(-1))
-    std = tuple(float(v) for v in arrays.get("std", np.ones(channels)).reshape(-1))
+    mean_a, std_a = arrays.get("mean", np.zeros(channels)), arrays.get("std", np.ones(channels))
+    validation.check_normalisation(mean_a, std_a, channels, str(path))
+    mean = tuple(float(v) for v in mean_a.reshape(-1))
+    std = tuple(float(v) for v in std_a.reshape(-1))
     return DatasetBundle(
         name=path.stem,
         class_names=names,
@@ -153,8 +159,6 @@ def _load_npz(path: Path) -> DatasetBundle:
 
 
 def _load_image_folder(root: Path) -> DatasetBundle:
-    from PIL import Image
-
     missing = [s for s in SPLITS if not (root / s).is_dir()]
     if missing:
         raise InputError(
@@ -168,10 +172,8 @@ def _load_image_folder(root: Path) -> DatasetBundle:
         xs, ys = [], []
         for label, cls in enumerate(classes):
             for f in sorted((root / s / cls).glob("*")):
-                if f.suffix.lower() in IMAGE_SUFFIXES:
-                    with Image.open(f) as im:
-                        arr = np.asarray(im.convert("L") if im.mode in ("L", "1", "P") else im.convert("RGB"))
-                    xs.append(arr)
+                if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file():
+                    xs.append(validation.check_image_file(f))
                     ys.append(label)
         if not xs:
             raise InputError(f"{root}/{s} holds no images of classes {classes}")
@@ -179,6 +181,8 @@ def _load_image_folder(root: Path) -> DatasetBundle:
         if len(shapes) != 1:
             raise InputError(f"{root}/{s}: images differ in size {sorted(shapes)}; resize them to one size")
         splits[s] = Split(_to_nchw(np.stack(xs), f"{root}/{s}"), np.asarray(ys, dtype=np.int64))
+        validation.check_not_constant(splits[s].x, f"{root}/{s}")
+    validation.check_split_shapes({s: sp.x.shape[1:] for s, sp in splits.items()}, str(root))
     channels = splits["test"].x.shape[1]
     return DatasetBundle(
         name=root.name,
@@ -202,6 +206,8 @@ def load_dataset(path: str | Path) -> DatasetBundle:
         raise InputError(f"dataset {p} does not exist; pass an .npz file or an image folder")
     if p.is_dir():
         return _load_image_folder(p)
+    if not p.is_file():
+        raise InputError(f"dataset {p} is not a regular file (a pipe or device?); pass an .npz file or an image folder")
     if p.suffix != ".npz":
         raise InputError(f"dataset {p} is neither an .npz file nor an image folder")
     return _load_npz(p)
