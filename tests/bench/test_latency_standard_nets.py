@@ -8,7 +8,6 @@ from edgekd.bench.latency_trace import count_macs, trace_ops
 from edgekd.core.errors import InputError
 from edgekd.models.standard_nets import STANDARD_NETS, build
 
-
 # tracing the large ones with shapes takes seconds each on a loaded 2-core machine
 HEAVY = {"efficientnet_lite2", "efficientnet_lite3", "efficientnet_lite4", "resnet18", "resnet50", "squeezenet_1.0"}
 
