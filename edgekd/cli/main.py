@@ -52,6 +52,7 @@ def _register() -> None:
         example_cmd,
         export_cmd,
         gate_cmd,
+        predict_cmd,
         prune_cmd,
         targets_cmd,
     )
@@ -66,6 +67,7 @@ def _register() -> None:
     cli.add_command(emulator_cmd.emulator)
     cli.add_command(prune_cmd.prune)
     cli.add_command(distill_cmd.distill)
+    cli.add_command(predict_cmd.predict)
 
 
 def _one_line(message: str) -> str:
