@@ -227,12 +227,17 @@ def resolve_model(path: Path) -> tuple[Path, type]:
 def read_sidecar(path: Path) -> dict:
     for candidate in (path.with_name(path.name + ".sidecar.json"), path.with_suffix(".sidecar.json")):
         if candidate.is_file():
+            if candidate.stat().st_size > 1 << 20:
+                raise BenchError(f"{candidate.name}: sidecar is over 1 MiB; re-export the model")
             try:
                 data = json.loads(candidate.read_text())
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RecursionError) as exc:
                 raise BenchError(f"{candidate.name}: unreadable sidecar ({_first_line(exc)})") from exc
             if not isinstance(data, dict):
                 raise BenchError(f"{candidate.name}: sidecar must be a JSON object")
+            shape = data.get("input_shape")
+            if shape is not None and (not isinstance(shape, list) or not all(type(d) is int and d > 0 for d in shape)):
+                raise BenchError(f"{candidate.name}: input_shape must be a list of positive integers")
             return data
     return {}
 
@@ -476,6 +481,7 @@ def benchmark(args: argparse.Namespace) -> dict:
         "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "os_threads": len(os.listdir("/proc/self/task")) if Path("/proc/self/task").is_dir() else None,
         "machine": platform.machine(),
+        "emulated": _emulated_cpu(),
         "runtime_threads": backend.threads,
         **(backend.info() if hasattr(backend, "info") else {}),
     }
@@ -524,6 +530,14 @@ def pin(text: str) -> None:
         os.sched_setaffinity(0, {int(cpu) for cpu in text.split(",")})
     except (ValueError, OSError, AttributeError) as exc:
         raise BenchError(f"cannot pin to CPUs '{text}': {_first_line(exc)}") from exc
+
+
+def _emulated_cpu() -> str | None:
+    """The CPU an edgekd Arm emulator pretends to be, when this script runs inside one; None on real hardware."""
+    try:
+        return str(json.loads(Path("/edgekd-emulator.json").read_text())["cpu"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,9 +51,12 @@ ENV_DIR = "EDGEKD_EMULATOR_DIR"
 QEMU = "qemu-aarch64-static"
 PYTHON = "usr/bin/python3.11"
 SITE_PACKAGES = "usr/lib/python3/dist-packages"
+# Seen by the guest at /edgekd-emulator.json: bench_script reports the run as emulated, whichever runner started it
+# (the qemu runner, or an ssh "board" whose python3 is this emulator). No real board has this file.
+MARKER = "edgekd-emulator.json"
 
 # The recipe. Every entry feeds the stamp key: change one and the next set-up rebuilds.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: each CPU view carries the emulator marker (MARKER)
 DEB_PACKAGES = ("python3.11-minimal", "libpython3.11-stdlib", "libstdc++6", "libgcc-s1")
 WHEELS = (  # ai-edge-litert and its dependencies, pinned (installed with --no-deps)
     "numpy==2.4.6",
@@ -359,6 +362,7 @@ def _write_cpu_view(view: Path, cpu: str) -> None:
             (view / entry.name).symlink_to(os.path.relpath(entry, view))
     (view / "proc").mkdir()
     (view / "proc" / "cpuinfo").write_text(cpuinfo_text(cpu))
+    (view / MARKER).write_text(json.dumps({"emulator": "qemu-user", "cpu": cpu}) + "\n")
     cpus = view / "sys" / "devices" / "system" / "cpu"
     cpus.mkdir(parents=True)
     for name in ("possible", "present", "online"):

@@ -11,6 +11,11 @@ Operators come from :func:`~edgekd.bench.latency_trace.trace_ops`, which applies
 fusions. Figures come from the target profile, optionally overridden by a calibration file written
 by ``edgekd calibrate-latency`` (efficiencies, overheads, peak and bandwidth scale).
 
+Arm (``aarch64``) targets are costed as TFLite/XNNPACK runs them instead (:mod:`edgekd.bench.arm_cost`:
+its kernel classes, fused clamps, memory-bound adds spread over threads), with the constants the
+profile's ``latency_fit`` fitted to published device measurements; :meth:`LatencyModel.error`
+gives that fit's leave-one-source-out error, which every ``predicted`` figure should carry.
+
 Example:
     >>> ops = trace_ops(model, (1, 1, 28, 28))  # doctest: +SKIP
     >>> LatencyModel(profile).predict_ms(ops, "int8", threads=1)  # doctest: +SKIP
@@ -21,6 +26,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from edgekd.bench.arm_cost import ArmCost, kernel_class
 from edgekd.bench.latency_trace import OpCost, align_to_graph, count_macs, onnx_graph_nodes, trace_ops
 from edgekd.config.target_profile import ComputeSpec, Precision, TargetProfile
 
@@ -54,6 +60,7 @@ class LatencyModel:
         # fp32 channels: a conv's output channels are padded to it, and reorders join plain-layout ops
         self.blocked_layout = profile.arch == "x86_64"
         self.channel_block = max(1, profile.cpu.simd_width_bits // 32) if self.blocked_layout else 1
+        self.arm = ArmCost(profile) if profile.arch == "aarch64" and calibration is None else None
 
     @classmethod
     def for_target(cls, profile: TargetProfile, targets_dir: Path | None = None) -> LatencyModel:
@@ -66,8 +73,25 @@ class LatencyModel:
             return cls(profile)
         return cls(profile, apply_calibration(profile, data), data)
 
+    def error(self) -> dict | None:
+        """The predictor's measured error (predicted / measured) on published device figures, or None."""
+        fit = self.profile.latency_fit
+        return fit.error.model_dump() if self.arm is not None and fit is not None else None
+
     def describe(self) -> str:
         """Where the figures come from, for reports (e.g. 'calibrated 2026-11-24, median error 6.1 %')."""
+        if self.arm is not None:
+            fit = self.profile.latency_fit
+            if fit is None:
+                return f"latency model ({self.profile.name}, TFLite/XNNPACK structure, profile figures, unfitted)"
+            e = fit.error
+            err = "error unknown"
+            if e.median_ratio is not None:
+                err = (
+                    f"{e.method} on {e.n} published measurements: median predicted/measured "
+                    f"{e.median_ratio:.2f}, {100 * (e.within_25pct or 0):.0f} % within ±25 %"
+                )
+            return f"latency model ({self.profile.name}, TFLite/XNNPACK structure, fitted {fit.fitted}; {err})"
         if not self.calibration:
             return f"latency model ({self.profile.name}, profile figures, uncalibrated)"
         errors = ", ".join(f"{p} {v['median_abs_error_pct']:.1f} %" for p, v in self.calibration["precisions"].items())
@@ -77,7 +101,9 @@ class LatencyModel:
         t = max(1, min(threads, self.profile.cpu.cores))
         return 1.0 + (t - 1) * self.compute.thread_scaling
 
-    def op_ms(self, op: OpCost, precision: Precision, threads: int) -> float:
+    def op_ms(self, op: OpCost, precision: Precision, threads: int, clock_ghz: float | None = None) -> float:
+        if self.arm is not None:
+            return self.arm.op_ms(op, precision, threads, clock_ghz)
         if op.kind == "shape":
             return op.nodes * self.shape_overhead_us[precision] * 1e-3
         if op.layout and not self.blocked_layout:
@@ -113,13 +139,17 @@ class LatencyModel:
             scale *= pad(op.in_channels)
         return op.macs * scale
 
-    def predict_ms(self, ops: list[OpCost], precision: Precision, threads: int = 1) -> float:
+    def predict_ms(
+        self, ops: list[OpCost], precision: Precision, threads: int = 1, clock_ghz: float | None = None
+    ) -> float:
+        """Predicted milliseconds; ``clock_ghz`` (Arm only) runs the cores at a measured device's clock."""
         run_ms = self.run_overhead_us[precision] * 1e-3
-        return run_ms + sum(self.op_ms(op, precision, threads) for op in ops)
+        return run_ms + sum(self.op_ms(op, precision, threads, clock_ghz) for op in ops)
 
     def breakdown(self, ops: list[OpCost], precision: Precision, threads: int = 1) -> dict[str, float]:
         """Predicted milliseconds per op kind (for reports); ``run`` is the fixed cost per inference."""
         out: dict[str, float] = {"run": self.run_overhead_us[precision] * 1e-3}
         for op in ops:
-            out[op.kind] = out.get(op.kind, 0.0) + self.op_ms(op, precision, threads)
+            key = kernel_class(op) if self.arm is not None else op.kind
+            out[key] = out.get(key, 0.0) + self.op_ms(op, precision, threads)
         return out

@@ -62,6 +62,7 @@ class OpCost:
     channels: int = 0  # output channels of a conv, padded to the target's vector width when costed
     in_channels: int = 0  # input channels per group of a conv (padded too where they fill a vector)
     layout: bool = False  # a layout conversion that only blocked-layout (x86 NCHWc) runtimes insert
+    epilogue: str = ""  # what a fused epilogue is ("add" or the activation's name), for runtimes that fuse less
 
 
 def _numel(meta: object) -> int:
@@ -83,9 +84,13 @@ def _conv_cost(name: str, mod: nn.Conv2d, in_elems: int, out_shape: torch.Size) 
     return OpCost(name, kind, macs, in_elems + out_elems, mod.weight.numel(), 1, mod.out_channels, cin_per_group)
 
 
-def _epilogue(node: fx.Node, elems: int) -> OpCost:
-    """A residual add or activation fused into the conv before it: no dispatch, one pass over the output."""
-    return OpCost(f"{node.name}.fused", "elementwise", elems, elems, 0, nodes=0)
+def _epilogue(node: fx.Node, elems: int, what: str) -> OpCost:
+    """A residual add or activation fused into the conv before it: no dispatch, one pass over the output.
+
+    ``what`` ("add" or the activation's name) lets a runtime that fuses less (TFLite/XNNPACK fuses
+    only clamps such as ReLU/ReLU6) cost it as its own operator.
+    """
+    return OpCost(f"{node.name}.fused", "elementwise", elems, elems, 0, nodes=0, epilogue=what)
 
 
 def _reorder(name: str, elems: int) -> OpCost:
@@ -275,7 +280,7 @@ def _cost_node(node: fx.Node, modules: dict[str, nn.Module], fuser: _Fuser, ops:
         elif isinstance(mod, ACTIVATIONS):
             if fuser.activation(node, mod):
                 fuser.fused(node)
-                ops.append(_epilogue(node, out_elems))
+                ops.append(_epilogue(node, out_elems, type(mod).__name__.lower()))
             else:
                 ops.append(eltwise)
         elif isinstance(mod, PASS_THROUGH):
@@ -295,12 +300,12 @@ def _cost_node(node: fx.Node, modules: dict[str, nn.Module], fuser: _Fuser, ops:
     elif node.op in ("call_function", "call_method") and out_elems:
         fname = _fname(node)
         if fname in ("add", "iadd") and fuser.add(node):
-            ops.append(_epilogue(node, out_elems))
+            ops.append(_epilogue(node, out_elems, "add"))
             return
         if fname in ACTIVATION_FUNCS:
             if fuser.activation(node, None):
                 fuser.fused(node)
-                ops.append(_epilogue(node, out_elems))
+                ops.append(_epilogue(node, out_elems, fname))
             else:
                 ops.append(eltwise)
         elif fname in ("matmul", "bmm", "linear"):

@@ -71,8 +71,20 @@ def bench(model_file: Path, target: str, runner: str, threads: int | None, warmu
 
     profile = load_target(target)
     check_model_file(model_file)
-    if (threads is not None and threads <= 0) or runs <= 0 or warmup < 0 or batch <= 0 or min_seconds < 0:
-        raise ConfigError("--threads, --runs and --batch must be > 0; --warmup and --min-seconds >= 0")
+    if output is not None:
+        from edgekd.data.validation import check_output_dir
+
+        check_output_dir(output.parent)
+    if (threads is not None and threads <= 0) or runs <= 0 or warmup < 0 or batch <= 0 or not 0 <= min_seconds < 1e6:
+        raise ConfigError("--threads, --runs and --batch must be > 0; --warmup and --min-seconds >= 0 (and finite)")
+    port, host = runner_options.get("port"), runner_options.get("host")
+    if port is not None and not 0 < int(port) < 65536:  # type: ignore[call-overload]
+        raise ConfigError(f"--port must be in 1..65535 (got {port})")
+    if host is not None and (not str(host).strip() or any(c.isspace() or ord(c) < 32 for c in str(host))):
+        raise ConfigError(f"--host {str(host)[:60]!r} is not a host name or address")
+    timeout = runner_options.get("timeout")
+    if not max_cv < 1e6 or (timeout is not None and not 0 < float(timeout) < 1e6):  # type: ignore[arg-type]
+        raise ConfigError("--max-cv must be a finite number and --timeout a finite number > 0")
     try:
         pin_cpus = [int(c) for c in pin.split(",")] if pin else None
     except ValueError:

@@ -35,6 +35,8 @@ def export(
     """
     from edgekd.export.standalone import export_checkpoint
 
+    if parity_samples < 1:
+        raise click.BadParameter(f"must be >= 1 (got {parity_samples})", param_hint="--parity-samples")
     outcome = export_checkpoint(model, fmt, precision, out_dir, factory, data, parity_samples=parity_samples,
                                 opset=opset)  # fmt: skip
     p = outcome.parity

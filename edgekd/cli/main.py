@@ -1,6 +1,7 @@
 """The ``edgekd`` command: parses, calls the library, maps results to exit codes.
 
-Exit codes: 0 gate passed, 1 gate failed, 2 bad input or config, 3 tool-chain/runner failure.
+Exit codes: 0 gate passed, 1 gate failed, 2 bad input or config, 3 tool-chain/runner failure,
+70 an internal error (a bug: one line, --debug shows the traceback).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def _register() -> None:
         example_cmd,
         export_cmd,
         gate_cmd,
+        predict_cmd,
         prune_cmd,
         targets_cmd,
     )
@@ -65,6 +67,7 @@ def _register() -> None:
     cli.add_command(emulator_cmd.emulator)
     cli.add_command(prune_cmd.prune)
     cli.add_command(distill_cmd.distill)
+    cli.add_command(predict_cmd.predict)
 
 
 def _one_line(message: str) -> str:
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     except EdgeKDError as exc:
         if debug:
             raise
-        click.echo(f"error: {_one_line(str(exc))}", err=True)
+        click.echo(f"error: {_one_line(str(exc))[:2000]}", err=True)
         code = exc.exit_code
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
@@ -110,6 +113,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("error: interrupted; completed stages are cached and a re-run resumes", err=True)
         code = 130
+    except OSError as exc:  # a file or folder the user named cannot be read or written
+        if debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"error: {_one_line(where)}{exc.strerror or type(exc).__name__}; check the path, its "
+                   "permissions and free space", err=True)  # fmt: skip
+        code = 2
+    except Exception as exc:  # a bug in edgekd: still one line, and a distinct exit code
+        if debug:
+            raise
+        click.echo(f"error: internal error ({type(exc).__name__}: {_one_line(str(exc))[:200]}); re-run with "
+                   "--debug for the traceback and report it", err=True)  # fmt: skip
+        code = 70
     if argv is None:
         sys.exit(code)
     return code

@@ -66,11 +66,27 @@ def prune(
     """
     from edgekd.cli.progress_rich import RichProgress
     from edgekd.core.progress import NULL_PROGRESS
+    from edgekd.data.validation import check_output_dir
     from edgekd.pipeline.inputs import make_config, resolve
     from edgekd.prune.prune_job import PruneJob, prune_to_budget, sweep
     from edgekd.prune.sweep import SweepSettings, format_table
 
     sweep_ratios = _ratios(ratios)
+    if importance is not None:
+        from edgekd.config.build_config import registered
+        from edgekd.core.registry import IMPORTANCES
+
+        try:
+            registered(IMPORTANCES, importance)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--importance") from None
+    if eval_samples is not None and eval_samples < 1:
+        raise click.BadParameter(f"must be >= 1 (got {eval_samples})", param_hint="--eval-samples")
+    given = {"ratios": sweep_ratios, "finetune_steps": steps, "train_samples": train_samples,
+             "eval_samples": eval_samples}  # fmt: skip
+    settings = SweepSettings(**{k: v for k, v in given.items() if v is not None})
+    if out_dir is not None:
+        check_output_dir(out_dir)
     values: dict = {k: v for k, v in {"target": target, "budget_ms": budget_ms, "data": data}.items() if v is not None}
     if teacher_factory or teacher_weights:
         values["teacher"] = {k: v for k, v in {"factory": teacher_factory, "weights": teacher_weights}.items() if v}
@@ -79,9 +95,6 @@ def prune(
     progress = NULL_PROGRESS if no_progress else RichProgress()
     job = PruneJob(importance=importance, refine=not no_refine, measure=not no_measure)
     if do_sweep:
-        given = {"ratios": sweep_ratios, "finetune_steps": steps, "train_samples": train_samples,
-                 "eval_samples": eval_samples}  # fmt: skip
-        settings = SweepSettings(**{k: v for k, v in given.items() if v is not None})
         result = sweep(inputs, out, job, settings, progress)
         click.echo(format_table(result))
         click.echo(f"wrote {out / 'sweep.json'}")

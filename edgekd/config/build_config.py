@@ -8,12 +8,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edgekd.config.preprocess import PreprocessConfig
+from edgekd.core.registry import IMPORTANCES, LOSSES, Registry
 
 EXAMPLE_FACTORY = "edgekd.models.example_teacher:example_teacher"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Unknown keys and non-finite numbers (nan, inf) are errors everywhere in a build config.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def registered(registry: Registry, name: str) -> str:
+    """``name`` if ``registry`` knows it (checked when the config is read, before any stage runs)."""
+    if name not in registry.names():
+        raise ValueError(f"unknown {registry.item} '{name[:60]}'; known: {', '.join(registry.names())}")
+    return name
 
 
 class TeacherConfig(Strict):
@@ -27,6 +36,11 @@ class PruneConfig(Strict):
     ignored_layers: list[str] = Field(default_factory=list, description="module paths never pruned")
     max_ratio: float = Field(default=0.9, gt=0, lt=1)
     refine: bool = Field(default=True, description="latency-aware per-layer refinement after the uniform ratio search")
+
+    @field_validator("importance")
+    @classmethod
+    def _known_importance(cls, value: str) -> str:
+        return registered(IMPORTANCES, value)
 
 
 class ExtraTeacherConfig(Strict):
@@ -94,6 +108,8 @@ class DistillConfig(Strict):
     @field_validator("losses")
     @classmethod
     def _weights_non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        for name in value:
+            registered(LOSSES, name)
         bad = {k: v for k, v in value.items() if not v >= 0}
         if bad:
             raise ValueError(f"loss weights must be >= 0 (got {bad})")

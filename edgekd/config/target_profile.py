@@ -21,7 +21,8 @@ OpKind = Literal["conv", "depthwise", "pointwise", "linear", "elementwise"]
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown keys and non-finite numbers (nan, inf) are errors in every part of a profile.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class CpuSpec(StrictModel):
@@ -40,6 +41,9 @@ class OpEfficiency(StrictModel):
     pointwise: float = Field(gt=0, le=1)
     linear: float = Field(gt=0, le=1)
     elementwise: float = Field(gt=0, le=1)
+    first_conv: float | None = Field(
+        default=None, gt=0, le=1, description="the 3-input-channel stem conv (Arm/XNNPACK kernel class); None = conv"
+    )
 
 
 class ComputeSpec(StrictModel):
@@ -50,6 +54,9 @@ class ComputeSpec(StrictModel):
     mem_bandwidth_gbs: float = Field(gt=0, description="sustained DRAM bandwidth, GB/s")
     op_overhead_us: float = Field(ge=0, description="fixed cost per operator dispatch, microseconds")
     thread_scaling: float = Field(default=0.85, gt=0, le=1, description="parallel efficiency of each extra thread")
+    thread_sync_us: float = Field(
+        default=0.0, ge=0, description="extra cost per operator when it runs on more than one thread (Arm predictor)"
+    )
     efficiency: dict[Precision, OpEfficiency]
 
     @model_validator(mode="after")
@@ -105,6 +112,33 @@ class PruneSpec(StrictModel):
     round_to: int = Field(default=8, gt=0, description="channel multiple the target's kernels prefer")
 
 
+class PredictorError(StrictModel):
+    """How far the latency predictor is from published device measurements (predicted / measured)."""
+
+    method: str = Field(description="e.g. 'leave-one-source-out' or 'in-sample (one source)'")
+    n: int = Field(ge=0, description="measurements scored")
+    sources: int = Field(ge=0, description="distinct sources (URLs) they come from")
+    median_ratio: float | None = Field(default=None, description="median of predicted / measured")
+    p25_ratio: float | None = None
+    p75_ratio: float | None = None
+    within_10pct: float | None = Field(default=None, ge=0, le=1)
+    within_25pct: float | None = Field(default=None, ge=0, le=1)
+
+
+class LatencyFit(StrictModel):
+    """Constants ``edgekd calibrate-latency --from-measurements`` fitted, with provenance and error."""
+
+    fitted: str = Field(description="ISO date of the fit")
+    source: str = Field(description="the measurements file the fit used")
+    n: int = Field(ge=0)
+    compute_scale: dict[Precision, float] = Field(description="multiplies the GEMM-class efficiencies of a precision")
+    depthwise_scale: dict[Precision, float] = Field(default_factory=dict, description="multiplies depthwise efficiency")
+    bandwidth_scale: float = Field(gt=0, description="multiplies mem_bandwidth_gbs")
+    overhead_scale: float = Field(default=1.0, gt=0, description="multiplies op_overhead_us")
+    thread_scaling: float | None = Field(default=None, gt=0, le=1, description="None = the profile's")
+    error: PredictorError
+
+
 class TargetProfile(StrictModel):
     """One hardware target. The first entry of ``exports`` is the primary (deployed) artifact."""
 
@@ -120,6 +154,7 @@ class TargetProfile(StrictModel):
     runner: RunnerSpec
     prune: PruneSpec = PruneSpec()
     onnx_opset: int = Field(default=17, ge=13)
+    latency_fit: LatencyFit | None = Field(default=None, description="written by calibrate-latency")
 
     @property
     def primary(self) -> ExportSpec:

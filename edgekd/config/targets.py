@@ -18,6 +18,8 @@ def profile_paths(targets_dir: Path = TARGETS_DIR) -> dict[str, Path]:
 
 def load_target(name_or_path: str, targets_dir: Path = TARGETS_DIR) -> TargetProfile:
     """A profile by name (``targets/<name>.yaml``) or by path to a YAML file."""
+    if len(name_or_path) > 1000:
+        raise ConfigError(f"target '{name_or_path[:40]}...' is {len(name_or_path):,} characters; pass a name or path")
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") and p.exists():
         profile = load_model(p, TargetProfile)

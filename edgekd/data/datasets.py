@@ -29,6 +29,7 @@ import torch
 from edgekd.config.preprocess import PreprocessConfig
 from edgekd.core.errors import InputError
 from edgekd.core.hashing import sha256_json
+from edgekd.data import validation
 from edgekd.data.images import IMAGE_SUFFIXES, LazyImages, take_rows
 from edgekd.data.subsets import stratified_indices
 
@@ -180,11 +181,13 @@ def _resize_arrays(x: np.ndarray, cfg: PreprocessConfig, where: str) -> np.ndarr
 
 
 def _load_npz(path: Path, cfg: PreprocessConfig) -> DatasetBundle:
+    validation.check_npz_size(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except Exception as exc:  # numpy raises several types for a bad archive
-        raise InputError(f"{path}: not a readable .npz archive ({exc}); pass a valid dataset") from exc
+        detail = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise InputError(f"{path}: not a readable .npz archive ({detail}); pass a valid dataset") from None
     missing = [f"{p}_{s}" for s in SPLITS for p in ("x", "y") if f"{p}_{s}" not in arrays]
     if missing:
         raise InputError(
@@ -193,26 +196,29 @@ def _load_npz(path: Path, cfg: PreprocessConfig) -> DatasetBundle:
         )
     splits = {}
     for s in SPLITS:
-        x = _to_nchw(arrays[f"x_{s}"], f"{path} x_{s}")
-        y = arrays[f"y_{s}"].astype(np.int64).reshape(-1)
-        if x.shape[0] != y.shape[0]:
-            raise InputError(f"{path}: x_{s} has {x.shape[0]} images but y_{s} has {y.shape[0]} labels")
-        if x.dtype != np.uint8:
-            x = x.astype(np.float32)
+        where = f"{path} x_{s}"
+        x = _to_nchw(validation.check_images(arrays[f"x_{s}"], where), where)
+        y = validation.check_labels(arrays[f"y_{s}"], x.shape[0], f"{path} y_{s}")
+        validation.check_not_constant(x, where)
         splits[s] = Split(x, y)
     digest = _digest([a for s in splits.values() for a in (s.x, s.y)])
+    validation.check_split_shapes({s: sp.x.shape[1:] for s, sp in splits.items()}, str(path))
+    counted = "class_names" not in arrays
+    if counted:
+        n_classes = max(int(sp.y.max()) for sp in splits.values()) + 1
+        names = tuple(str(i) for i in range(max(n_classes, 1)))
+    else:
+        names = validation.check_class_names(arrays["class_names"], str(path))
+    for s, sp in splits.items():
+        validation.check_label_range(sp.y, len(names), f"{path} y_{s}", counted)
     channels = splits["test"].x.shape[1]
     if cfg.channels is not None and cfg.channels != channels:
         raise InputError(f"{path}: images have {channels} channels but preprocess.channels is {cfg.channels}")
     splits = {s: Split(_resize_arrays(sp.x, cfg, f"{path} x_{s}"), sp.y) for s, sp in splits.items()}
-    n_classes = int(max(int(sp.y.max()) for sp in splits.values())) + 1
-    names = (
-        tuple(str(n) for n in arrays["class_names"])
-        if "class_names" in arrays
-        else tuple(str(i) for i in range(n_classes))
-    )
-    own_mean = tuple(float(v) for v in arrays.get("mean", np.zeros(channels)).reshape(-1))
-    own_std = tuple(float(v) for v in arrays.get("std", np.ones(channels)).reshape(-1))
+    mean_a, std_a = arrays.get("mean", np.zeros(channels)), arrays.get("std", np.ones(channels))
+    validation.check_normalisation(mean_a, std_a, channels, str(path))
+    own_mean = tuple(float(v) for v in mean_a.reshape(-1))
+    own_std = tuple(float(v) for v in std_a.reshape(-1))
     mean, std = cfg.normalisation(channels, (own_mean, own_std))
     return DatasetBundle(
         name=path.stem, class_names=names, mean=mean, std=std, source=str(path), digest=digest,
@@ -241,6 +247,8 @@ def load_dataset(
         raise InputError(f"dataset {p} does not exist; pass an .npz file, a .csv index or an image folder")
     if p.is_dir():
         bundle = load_image_folder(p, cfg)
+    elif not p.is_file():
+        raise InputError(f"dataset {p} is not a regular file (a pipe or device?); pass an .npz file or an image folder")
     elif p.suffix.lower() == ".csv":
         bundle = load_index_file(p, cfg)
     elif p.suffix == ".npz":

@@ -23,6 +23,7 @@ import numpy as np
 
 from edgekd.config.preprocess import PreprocessConfig
 from edgekd.core.errors import InputError
+from edgekd.data import validation
 from edgekd.data.datasets import SPLITS, DatasetBundle, Split
 from edgekd.data.images import GREY_MODES, IMAGE_SUFFIXES, LazyImages, header
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 UNLABELED = "unlabeled"
 CARVE_FRACTION = 0.1
 CARVE_SEED = 0
+CONSTANT_SAMPLE = 64  # training images decoded at load time to refuse all-constant data
 FOLDER_DEFAULT = (0.5,), (0.5,)  # mean/std when nothing is declared: inputs in [-1, 1]
 
 Entries = dict[str, tuple[list[Path], list[int]]]
@@ -124,6 +126,7 @@ def _bundle(root: Path, name: str, entries: Entries, classes: list[str], cfg: Pr
         paths, labels = entries.get(s, ([], []))
         splits[s] = Split(LazyImages(paths, size, channels, cfg), np.asarray(labels, dtype=np.int64).reshape(-1))
     unlabeled = splits.pop(UNLABELED)
+    validation.check_not_constant(splits["train"].subset(CONSTANT_SAMPLE).x[:], f"{root}/train")  # 64 decodes
     return DatasetBundle(
         name=name, class_names=tuple(classes), mean=mean, std=std, source=str(root),
         digest=_file_digest(entries, root), preprocess=cfg, unlabeled=unlabeled if len(unlabeled) else None,

@@ -39,20 +39,25 @@ def _filter(name: str) -> int:
 
 
 def _bad_file(path: Path, exc: Exception) -> InputError:
-    return InputError(f"{path}: not a readable image ({type(exc).__name__}: {exc}); remove or replace the file")
+    detail = " ".join(str(exc).split())[:100] or type(exc).__name__
+    return InputError(f"{path}: cannot decode image ({detail}); replace or remove the file")
 
 
 def header(path: Path) -> tuple[tuple[int, int], str]:
     """((H, W) after EXIF rotation, Pillow mode) read from the file header, without decoding pixels."""
     from PIL import Image, UnidentifiedImageError
 
+    from edgekd.data.validation import MAX_PIXELS
+
     try:
         with Image.open(path) as im:
             w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise InputError(f"{path}: image is {w}x{h}, over {MAX_PIXELS:,} pixels; resize it first")
             rotated = im.getexif().get(_EXIF_ORIENTATION) in _ROTATED
             return ((w, h) if rotated else (h, w)), im.mode
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise _bad_file(path, exc) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise _bad_file(path, exc) from None
 
 
 def _to_mode(im, channels: int):  # PIL.Image -> PIL.Image in L or RGB
@@ -113,8 +118,8 @@ def decode(path: Path, size: tuple[int, int], channels: int, cfg: PreprocessConf
             im = ImageOps.exif_transpose(raw)
             im = fit(_to_mode(im, channels), size, cfg)
             arr = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise _bad_file(path, exc) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise _bad_file(path, exc) from None
     return arr[None] if arr.ndim == 2 else np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 

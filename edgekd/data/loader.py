@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from edgekd.core.errors import InputError
 from edgekd.data.datasets import DatasetBundle, Split, normalise
 from edgekd.data.images import LazyImages
 
@@ -51,6 +52,28 @@ class _Batches(Dataset):
         return self.norm(self.split.x[sel]), torch.from_numpy(self.split.y[sel]).long(), sel
 
 
+class OneLineErrors:
+    """Iterate a DataLoader; an InputError raised in a worker comes back as the one-line error it was.
+
+    (torch re-raises worker exceptions with the worker's traceback folded into the message.)
+    """
+
+    def __init__(self, loader: DataLoader) -> None:
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):  # -> Iterator[tuple[torch.Tensor, torch.Tensor, np.ndarray]]
+        try:
+            yield from self.loader
+        except InputError as exc:
+            lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+            if len(lines) <= 1:
+                raise
+            raise InputError(lines[-1].split("InputError: ", 1)[-1]) from None
+
+
 def default_workers(split: Split) -> int:
     return min(2, os.cpu_count() or 1) if isinstance(split.x, LazyImages) else 0
 
@@ -63,13 +86,13 @@ def batch_loader(
     seed: int = 0,
     workers: int | None = None,
     pin_memory: bool = False,
-) -> DataLoader:
-    """A DataLoader yielding ``(inputs, labels, indices)`` batches of ``split`` (see module docstring)."""
+) -> OneLineErrors:
+    """A DataLoader (worker errors kept one line) of ``(inputs, labels, indices)`` batches of ``split``."""
     idx = np.random.default_rng(seed).permutation(len(split)) if shuffle else np.arange(len(split))
     order = [idx[s : s + batch_size] for s in range(0, len(split), batch_size)]
     norm = partial(normalise, mean=data.mean, std=data.std, bgr=data.preprocess.channel_order == "bgr")
     n = default_workers(split) if workers is None else workers
-    return DataLoader(
+    return OneLineErrors(DataLoader(
         _Batches(split, order, norm), batch_size=None, shuffle=False, num_workers=n,
         pin_memory=pin_memory, prefetch_factor=PREFETCH if n else None, persistent_workers=False,
-    )  # fmt: skip
+    ))  # fmt: skip

@@ -142,6 +142,7 @@ def run_job(job: DistillJob, progress: ProgressReporter = NULL_PROGRESS) -> Dist
     Raises:
         ConfigError, InputError: Bad options, paths, files or mismatched models — before any training.
     """
+    from edgekd.data.validation import check_finite_weights, check_output_dir
     from edgekd.models.loading import save_student
     from edgekd.pipeline.inputs import check_fit
     from edgekd.prune.pruner import PruneSettings, prune
@@ -151,15 +152,18 @@ def run_job(job: DistillJob, progress: ProgressReporter = NULL_PROGRESS) -> Dist
         raise ConfigError("give exactly one of --student FILE or --ratio R")
     if cfg.assistant is not None and cfg.teachers:
         raise ConfigError("a teacher-assistant chain and extra teachers cannot be combined; drop one of them")
+    check_output_dir(out)
     data = _data(job.data_path, job.preprocess, job.transfer)
     teacher = _load_teacher(job.teacher_factory, job.teacher_weights)
-    check_fit(teacher, data)
+    check_finite_weights(teacher, "teacher weights")
+    data = check_fit(teacher, data)
     example = data.to_tensor(data.test.x[:2])
     extra = [_load_model_file(t.weights, t.factory) for t in cfg.teachers]
     for other in extra:
         check_outputs_match(teacher, other, example)
     if job.student_path is not None:
         student = _load_model_file(job.student_path, job.teacher_factory)
+        check_finite_weights(student, f"student {job.student_path}")
     else:
         if not 0 < float(job.ratio) < 1:
             raise ConfigError(f"--ratio must be in (0, 1) (got {job.ratio})")

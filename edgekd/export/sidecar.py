@@ -33,6 +33,8 @@ from edgekd import __version__
 from edgekd.core.atomic import atomic_write_text
 from edgekd.core.errors import InputError
 
+MAX_SIDECAR_BYTES = 1 << 20  # a sidecar is a few KB: class names, normalisation, shapes
+
 SIDECAR_SUFFIX = ".sidecar.json"
 SCHEMA_VERSION = 1
 PIXEL_SCALE = 1.0 / 255.0
@@ -151,6 +153,8 @@ def read_sidecar(artifact_path: Path) -> Sidecar:
         InputError: the sidecar is missing or malformed.
     """
     path = sidecar_path(artifact_path)
+    if path.is_file() and path.stat().st_size > MAX_SIDECAR_BYTES:
+        raise InputError(f"{path} is over {MAX_SIDECAR_BYTES // 1024} KiB, not an edgekd sidecar; re-export the model")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("schema") != SCHEMA_VERSION:
@@ -158,5 +162,6 @@ def read_sidecar(artifact_path: Path) -> Sidecar:
         return Sidecar.from_json(data)
     except FileNotFoundError:
         raise InputError(f"{path} is missing; re-export the model to write its sidecar") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"{path} is not a valid edgekd sidecar ({exc}); re-export the model") from exc
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        detail = " ".join(str(exc).split())[:120]
+        raise InputError(f"{path} is not a valid edgekd sidecar ({detail}); re-export the model") from None

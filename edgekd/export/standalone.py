@@ -12,6 +12,7 @@ from edgekd.core.artifact import Artifact
 from edgekd.core.errors import InputError
 from edgekd.data.bundled import example_dataset
 from edgekd.data.datasets import DatasetBundle, load_dataset
+from edgekd.data.validation import check_finite_weights, check_output_dir
 from edgekd.distill.trainer import predict_logits
 from edgekd.export.base import SidecarInfo, get_exporter
 from edgekd.export.parity import ParityResult, check_parity
@@ -51,9 +52,11 @@ def export_checkpoint(
 ) -> ExportOutcome:
     """Export ``path`` as ``fmt``/``precision`` into ``out_dir`` and check parity on the test split."""
     exporter = get_exporter(fmt)
+    check_output_dir(out_dir)
     model = load_checkpoint(path, factory)
+    check_finite_weights(model, str(path))
     data: DatasetBundle = load_dataset(data_path) if data_path else example_dataset()
-    check_fit(model, data)
+    data = check_fit(model, data)
     calib = data.to_tensor(data.train.subset(calibration_samples).x[:]).numpy()
     example = data.to_tensor(data.test.x[:1])
     info = SidecarInfo.from_bundle(data)

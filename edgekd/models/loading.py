@@ -118,11 +118,27 @@ def load_student(path: Path, factory_spec: str | None = None, payload: object = 
     if not isinstance(payload, dict) or "structure" not in payload:
         raise InputError(f"{path} is not an edgekd student file (no 'structure')")
     model = load_factory(factory_spec or payload["factory"])()
+    try:
+        _rebuild(model, payload["structure"], payload["state_dict"])
+    except (KeyError, AttributeError, TypeError, ValueError, RuntimeError) as exc:
+        detail = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise InputError(
+            f"{path} does not fit the model its factory builds ({type(exc).__name__}: {detail}); "
+            "pass a student.pt written by edgekd for this teacher"
+        ) from None
+    return model.eval()
+
+
+def _rebuild(model: nn.Module, structure: dict, state: dict) -> None:
+    """Resize ``model``'s layers to ``structure`` and load ``state`` (raises on any mismatch)."""
     modules = dict(model.named_modules())
-    state = payload["state_dict"]
-    for name, attrs in payload["structure"].items():
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise TypeError("'state_dict' is not a mapping of tensors")
+    for name, attrs in structure.items():
         m = modules[name]
         for attr, value in attrs.items():
+            if attr not in SHAPE_ATTRS.get(type(m), ()) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"layer '{str(name)[:60]}' cannot take {str(attr)[:40]}={str(value)[:20]}")
             setattr(m, attr, value)
         for pname, _p in list(m.named_parameters(recurse=False)):
             saved = state[f"{name}.{pname}" if name else pname]
@@ -131,5 +147,18 @@ def load_student(path: Path, factory_spec: str | None = None, payload: object = 
             key = f"{name}.{bname}" if name else bname
             if b is not None and key in state:
                 m.register_buffer(bname, torch.empty_like(state[key]))
+        if not _shapes_agree(m):
+            raise ValueError(f"layer '{str(name)[:60]}': saved tensors do not match its recorded channels")
     model.load_state_dict(state)
-    return model.eval()
+
+
+def _shapes_agree(m: nn.Module) -> bool:
+    """A resized layer's weight has the shape its channel attributes say."""
+    w = getattr(m, "weight", None)
+    if w is None:
+        return True
+    if isinstance(m, nn.Conv2d):
+        return tuple(w.shape[:2]) == (m.out_channels, m.in_channels // m.groups)
+    if isinstance(m, nn.Linear):
+        return tuple(w.shape) == (m.out_features, m.in_features)
+    return tuple(w.shape) == (m.num_features,)

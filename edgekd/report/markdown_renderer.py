@@ -1,6 +1,22 @@
-"""report.md, rendered from report.json only (so any report can be re-rendered)."""
+"""report.md, rendered from report.json only (so any report can be re-rendered).
+
+Every string that can come from a user (target name and description, class names inside warnings and
+findings, paths, runtime names, details) goes through :func:`md`, so it renders as the text it is:
+it cannot break a table, open an HTML tag, start a code span or a link, or add a line.
+"""
 
 from __future__ import annotations
+
+import re
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#!])")
+
+
+def md(value: object) -> str:
+    """``value`` as inert Markdown text: HTML escaped, Markdown punctuation backslashed, one line."""
+    text = " ".join(str(value).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def _mb(n: int | None) -> str:
@@ -57,19 +73,19 @@ def _latency_table(entries: list[dict]) -> list[str]:
         "|---:|---|---|---|---:|---|---|",
     ]
     for e in entries:
-        rows.append(f"| {e['ms']:.3f} | {e['stat']} | {e['evidence']} | {e['precision']} | {e['threads']} "
-                    f"| {e['runtime']} | {e.get('artifact', '-')} |")  # fmt: skip
+        rows.append(f"| {e['ms']:.3f} | {md(e['stat'])} | {md(e['evidence'])} | {md(e['precision'])} | {e['threads']} "
+                    f"| {md(e['runtime'])} | {md(e.get('artifact', '-'))} |")  # fmt: skip
     return rows
 
 
 def render_markdown(r: dict) -> str:
     t, s = r["teacher"], r["student"]
     lines = [
-        f"# edgekd deployment report: {r['target']['name']}",
+        f"# edgekd deployment report: {md(r['target']['name'])}",
         "",
-        f"**{summary_line(r)}**",
+        f"**{md(summary_line(r))}**",
         "",
-        f"Target: {r['target']['description']}. Budget {r['budget_ms']:g} ms ({r['budget']['stat']}, "
+        f"Target: {md(r['target']['description'])}. Budget {r['budget_ms']:g} ms ({r['budget']['stat']}, "
         f"{r['budget']['threads']} thread(s), {r['budget']['format']} {r['budget']['precision']}). "
         f"Report schema {r['schema_version']}, edgekd {r['edgekd_version']}, {r['created']}.",
         "",
@@ -80,8 +96,8 @@ def render_markdown(r: dict) -> str:
     ]
     for rule in r["gate"]["rules"]:
         res = "pass" if rule["passed"] else "**FAIL**"
-        lines.append(f"| {rule['name']} | {rule['value']:.4g} | {rule['limit']:g} | {res} | {rule['evidence']} "
-                     f"| {rule['detail']} |")  # fmt: skip
+        lines.append(f"| {md(rule['name'])} | {rule['value']:.4g} | {rule['limit']:g} | {res} "
+                     f"| {md(rule['evidence'])} | {md(rule['detail'])} |")  # fmt: skip
     lines += [
         "",
         "## Teacher vs student",
@@ -94,7 +110,7 @@ def render_markdown(r: dict) -> str:
         f"Pruning: ratio {s['prune']['ratio']:.3f} ({s['prune']['importance']} importance, channels rounded to "
         f"{s['prune']['round_to']}), predicted {s['prune']['predicted_ms']:.2f} ms against a target of "
         f"{s['prune']['target_ms']:.2f} ms{_measured_note(s['prune'])}. "
-        f"Distillation: {s['distill']['loss']} (T={s['distill']['temperature']}, "
+        f"Distillation: {md(s['distill']['loss'])} (T={s['distill']['temperature']}, "
         f"alpha={s['distill']['alpha']}), {s['distill']['epochs_run']} epoch(s), best validation accuracy "
         f"{_pct(s['distill']['best_val_accuracy'])}.",
         "",
@@ -117,16 +133,16 @@ def render_markdown(r: dict) -> str:
     for a in r["artifacts"]:
         p = a.get("parity") or {}
         lines.append(
-            f"| {a['path']} | {a['format']} | {a['precision']} | {_int8_by(a.get('quantization'))} "
+            f"| {md(a['path'])} | {md(a['format'])} | {md(a['precision'])} | {md(_int8_by(a.get('quantization')))} "
             f"| {_mb(a['size_bytes'])} | `{a['sha256'][:12]}` "
             f"| {_pct(p.get('accuracy'))} | {_pct(p.get('agreement'))} | {p.get('max_abs_diff', float('nan')):.3g} |"
         )
     lines += _deployment_lines(r)
     lines += _validation_lines(r)
-    lines += ["", "## Run", "", f"Machine: {r['machine']['platform']}, torch {r['machine']['torch']}, "
-              f"onnxruntime {r['machine']['onnxruntime']}.", "",
-              "Stage times (s): " + ", ".join(f"{k} {v}" for k, v in r.get("timings_s", {}).items()) + ".",
-              f"Cached stages reused: {', '.join(r['lineage']['cache_hits']) or 'none'}.", ""]  # fmt: skip
+    lines += ["", "## Run", "", f"Machine: {md(r['machine']['platform'])}, torch {md(r['machine']['torch'])}, "
+              f"onnxruntime {md(r['machine']['onnxruntime'])}.", "",
+              "Stage times (s): " + ", ".join(f"{md(k)} {md(v)}" for k, v in r.get("timings_s", {}).items()) + ".",
+              f"Cached stages reused: {md(', '.join(r['lineage']['cache_hits']) or 'none')}.", ""]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -134,8 +150,9 @@ def _energy_table(entries: list[dict]) -> list[str]:
     rows = ["| mJ / inference | basis | method | latency evidence | precision | threads | artifact |",
             "|---:|---|---|---|---|---:|---|"]  # fmt: skip
     for e in entries:
-        rows.append(f"| {e['mj']:.3g} | {e.get('basis', '-')} | {e.get('method', '-')} | {e['evidence']} "
-                    f"| {e.get('precision', '-')} | {e.get('threads', '-')} | {e.get('artifact', '-')} |")  # fmt: skip
+        cells = [e.get("basis", "-"), e.get("method", "-"), e["evidence"], e.get("precision", "-"),
+                 e.get("threads", "-"), e.get("artifact", "-")]  # fmt: skip
+        rows.append(f"| {e['mj']:.3g} | " + " | ".join(md(c) for c in cells) + " |")
     return rows
 
 
@@ -147,24 +164,24 @@ def _deployment_lines(r: dict) -> list[str]:
         lines += ["", "### Arm parity (int8 kernels on an emulated Arm core)", ""]
         for a, p in arm:
             if p.get("status") == "checked":
-                lines.append(f"- {a['name']}: top-1 agreement with PyTorch {_pct(p['agreement'])}, accuracy "
+                lines.append(f"- {md(a['name'])}: top-1 agreement with PyTorch {_pct(p['agreement'])}, accuracy "
                              f"{_pct(p['accuracy'])}, max abs diff {p['max_abs_diff']:.3g} on {p['samples']} test "
-                             f"images; {p['runtime']} on qemu {p['qemu_cpu']}, XNNPACK "
+                             f"images; {md(p['runtime'])} on qemu {md(p['qemu_cpu'])}, XNNPACK "
                              f"{'on' if p['xnnpack'] else 'OFF'} [measured-emulated]")  # fmt: skip
             else:
-                lines.append(f"- {a['name']}: not checked ({p.get('reason', 'skipped')})")
+                lines.append(f"- {md(a['name'])}: not checked ({md(p.get('reason', 'skipped'))})")
     if r.get("int8_vs_fp32"):
         lines += ["", "### int8 vs fp32 on this host (p50, same threads)", "",
                   "| format | fp32 ms | int8 ms | speed-up | note |", "|---|---:|---:|---:|---|"]  # fmt: skip
         for c in r["int8_vs_fp32"]:
-            lines.append(f"| {c['format']} | {c['fp32_ms']:.3f} | {c['int8_ms']:.3f} | {c['speedup']:.2f}x "
-                         f"| {c['note']} |")  # fmt: skip
+            lines.append(f"| {md(c['format'])} | {c['fp32_ms']:.3f} | {c['int8_ms']:.3f} | {c['speedup']:.2f}x "
+                         f"| {md(c['note'])} |")  # fmt: skip
     for who in ("student", "teacher"):
         if r[who].get("energy"):
             lines += ["", f"### {who.capitalize()} energy per inference", "", *_energy_table(r[who]["energy"])]
     be = (r.get("validation") or {}).get("energy_breakeven")
     if be:
-        lines += ["", "### Energy break-even", "", breakeven_sentence(be)]
+        lines += ["", "### Energy break-even", "", md(breakeven_sentence(be))]
     return lines
 
 
@@ -184,10 +201,10 @@ def _validation_lines(r: dict) -> list[str]:
     if not v:
         return []
     lines = ["", "## Validation", "", "### Warnings", ""]
-    lines += [f"- {w}" for w in v["warnings"]] or ["None: no slice flag and no failure mode triggered."]
+    lines += [f"- {md(w)}" for w in v["warnings"]] or ["None: no slice flag and no failure mode triggered."]
     lines += ["", "### Failure modes", "", "| detector | triggered | finding | suggested fix |", "|---|---|---|---|"]
-    lines += [f"| {f['name']} | {'**yes**' if f['triggered'] else 'no'} | {f['finding']} "
-              f"| {f['suggested_fix'] or '-'} |" for f in v["failure_modes"]]  # fmt: skip
+    lines += [f"| {md(f['name'])} | {'**yes**' if f['triggered'] else 'no'} | {md(f['finding'])} "
+              f"| {md(f['suggested_fix'] or '-')} |" for f in v["failure_modes"]]  # fmt: skip
     ts = v["temperature_scaling"]
     lines += ["", "### Calibration", "",
               f"Temperature T = {ts['val']['temperature']:.3f} fitted on {ts['val']['fit_samples']} validation images "
@@ -197,18 +214,18 @@ def _validation_lines(r: dict) -> list[str]:
               f"student MCE on test {v['calibration']['student_test']['mce']:.4f}."]  # fmt: skip
     ds = v["distillation_score"]
     lines += ["", "### Distillation score", "",
-              f"DS = {ds['score']:.4f} (policy {ds['policy']}, α {ds['alpha']}; size ratio {ds['size_ratio']:.3f}, "
+              f"DS = {ds['score']:.4f} (policy {md(ds['policy'])}, α {ds['alpha']}; size ratio {ds['size_ratio']:.3f}, "
               f"accuracy ratio {ds['accuracy_ratio']:.4f}; lower is better)."]  # fmt: skip
     c = v["cascade"]
     lines += ["", "### Cascade", "",
-              f"{c['reason']}. Student {c['student_ms']:.3f} ms ({c['student_ms_evidence']}), teacher "
-              f"{c['teacher_ms']:.3f} ms ({c['teacher_ms_evidence']}), "
+              f"{md(c['reason'])}. Student {c['student_ms']:.3f} ms ({md(c['student_ms_evidence'])}), teacher "
+              f"{c['teacher_ms']:.3f} ms ({md(c['teacher_ms_evidence'])}), "
               f"target {_pct(c['target_accuracy'])}."]  # fmt: skip
     corr = v.get("corruptions")
     if corr:
         lines += ["", f"### Corruptions ({corr['samples']} test images, severities 1-3)", "",
                   "| corruption | teacher drop, pt | student drop, pt |", "|---|---:|---:|"]  # fmt: skip
-        lines += [f"| {n} | {d['teacher']:.2f} | {d['student']:.2f} |" for n, d in corr["mean_drop_points"].items()]
+        lines += [f"| {md(n)} | {d['teacher']:.2f} | {d['student']:.2f} |" for n, d in corr["mean_drop_points"].items()]
     return lines
 
 

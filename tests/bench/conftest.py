@@ -62,17 +62,21 @@ class StandInBoard:
     known_hosts: Path
     board_tmp: Path
     proc: subprocess.Popen
+    remote_python: Path | None = None  # set for an Arm stand-in (arm_python); None = the host's python3
 
     def options(self, **overrides) -> dict:
         """``edgekd bench`` runner options that reach this board."""
         opts = {"host": "127.0.0.1", "port": self.port, "user": "root", "key_file": self.key,
                 "known_hosts": self.known_hosts}  # fmt: skip
+        if self.remote_python is not None:
+            opts["remote_python"] = str(self.remote_python)
         opts.update(overrides)
         return opts
 
     def cli_args(self) -> list[str]:
-        return ["--runner", "ssh", "--host", "127.0.0.1", "--port", str(self.port), "--user", "root",
+        args = ["--runner", "ssh", "--host", "127.0.0.1", "--port", str(self.port), "--user", "root",
                 "--key-file", str(self.key), "--known-hosts", str(self.known_hosts)]  # fmt: skip
+        return args + (["--remote-python", str(self.remote_python)] if self.remote_python else [])
 
     def workdirs(self) -> list[Path]:
         return sorted(self.board_tmp.glob("edgekd-bench-*"))
@@ -129,6 +133,36 @@ def stop_board(board: StandInBoard) -> None:
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
     b = start_board(tmp_path_factory.mktemp("board"))
+    yield b
+    stop_board(b)
+
+
+def arm_python(root: Path, cpu: str = "cortex-a76") -> Path:
+    """A ``python3`` for the stand-in board that is edgekd's arm64 emulator (qemu user mode, fake ``cpu``).
+
+    Pointed to by the ssh runner's ``remote_python``, it makes the stand-in an Arm board: the bench script
+    really runs aarch64 LiteRT there, and reports itself emulated (the emulator's marker file).
+    """
+    from edgekd.bench import emulator_rootfs
+
+    view = emulator_rootfs.sysroot_for(cpu)
+    qemu = shutil.which(emulator_rootfs.QEMU)
+    if qemu is None:
+        pytest.fail(f"{emulator_rootfs.QEMU} is not installed (make setup installs qemu-user-static)")
+    wrapper = root / "arm-python3"
+    wrapper.write_text(
+        f'#!/bin/sh\nexec env -i PATH=/usr/bin:/bin HOME="{root}" TMPDIR="$TMPDIR" LANG=C.UTF-8 '
+        f'{qemu} -cpu {cpu} -L "{view}" "{view / emulator_rootfs.PYTHON}" -I "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+@pytest.fixture(scope="module")
+def arm_board(tmp_path_factory):
+    """A stand-in Arm board: sshd on loopback whose python3 is the arm64 emulator (needs `edgekd emulator setup`)."""
+    b = start_board(tmp_path_factory.mktemp("arm-board"))
+    b.remote_python = arm_python(b.root)
     yield b
     stop_board(b)
 

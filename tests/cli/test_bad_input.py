@@ -170,3 +170,46 @@ def test_calibrate_latency_needs_a_reachable_device(capsys):
     assert code == 3
     assert_one_line_error(err)
     assert "no runner reaches a cortex-a76 device" in err
+
+
+@pytest.mark.parametrize("budget", ["inf", "nan", "-inf"])
+def test_budget_must_be_finite(capsys, tmp_path, budget):
+    code, err = run(capsys, "build", "--budget-ms", budget, "--out", str(tmp_path / "o"))
+    assert code == 2
+    assert_one_line_error(err)
+    assert "budget_ms" in err and ("finite" in err or "greater than 0" in err)
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_loss_is_refused_before_any_stage(capsys, tmp_path):
+    cfg = tmp_path / "build.yaml"
+    cfg.write_text("distill:\n  losses: {kd: 1, telepathy: 0.5}\n")
+    code, err = run(capsys, "build", "--config", str(cfg), "--out", str(tmp_path / "o"), "--no-progress")
+    assert code == 2
+    assert_one_line_error(err)
+    assert "unknown loss 'telepathy'" in err and "kd" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_under_a_regular_file_is_refused_before_work(capsys, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    code, err = run(capsys, "build", "--out", str(afile / "o"), "--no-progress")
+    assert code == 2
+    assert_one_line_error(err)
+    assert "is under" in err and "a file" in err
+    assert afile.read_text() == "keep"
+
+
+def test_unexpected_exception_is_one_line_with_its_own_exit_code(capsys, monkeypatch):
+    from edgekd.cli import targets_cmd
+
+    def boom(*_a, **_k):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr("edgekd.config.targets.load_target", boom)
+    assert targets_cmd is not None
+    code, err = run(capsys, "targets", "show", "cortex-a76")
+    assert code == 70
+    assert_one_line_error(err)
+    assert "internal error (ZeroDivisionError: a bug)" in err and "--debug" in err

@@ -66,10 +66,10 @@ def test_unknown_nested_key_lists_that_section_s_keys(tmp_path: Path) -> None:
 
 
 def test_unknown_key_in_efficiency_table_lists_op_kinds(tmp_path: Path) -> None:
-    write_profile(tmp_path, "board", {"elementwise: 0.30}": "elementwise: 0.30, softmax: 0.2}"})
+    write_profile(tmp_path, "board", {"first_conv: 0.15}": "first_conv: 0.15, softmax: 0.2}"})
     message = load_error("board", tmp_path)
     assert "'compute.efficiency.int8.softmax'" in message
-    assert "conv, depthwise, elementwise, linear, pointwise" in message
+    assert "conv, depthwise, elementwise, first_conv, linear, pointwise" in message
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_wrong_type_names_key_and_value(tmp_path: Path) -> None:
 
 
 def test_out_of_range_figure_names_key_and_bound(tmp_path: Path) -> None:
-    write_profile(tmp_path, "board", {"depthwise: 0.15": "depthwise: 1.5"})
+    write_profile(tmp_path, "board", {"depthwise: 0.35": "depthwise: 3.5"})
     message = load_error("board", tmp_path)
     assert "'compute.efficiency.fp32.depthwise'" in message
     assert "less than or equal to 1" in message

@@ -35,7 +35,7 @@ def test_rgb_folder_has_three_channels(tmp_path):
 def test_npz_in_nhwc_is_transposed(tmp_path):
     arrays = {}
     for s in ("train", "val", "test"):
-        arrays[f"x_{s}"] = np.zeros((4, 8, 8, 3), np.uint8)
+        arrays[f"x_{s}"] = np.random.default_rng(0).integers(0, 255, (4, 8, 8, 3), dtype=np.uint8)
         arrays[f"y_{s}"] = np.array([0, 1, 2, 1])
     np.savez(tmp_path / "d.npz", **arrays)
     data = load_dataset(tmp_path / "d.npz")
