@@ -16,7 +16,7 @@ Usage:
     python benchmarks/gap_diagnosis.py --variants A,B --seeds 0 [--train-samples 12000] [--val-samples 500]
     python benchmarks/gap_diagnosis.py --list
 Results are merged into benchmarks/results/<out-name>.json (one row per variant, seed and train-sample
-count; a re-run replaces its row) and the table is rewritten to <out-name>.md after every run.
+count; a re-run replaces its row) and the table in <out-name>.md (between its markers) is rewritten after every run.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 TARGET = "x86-64-host"
 RATIO = 0.5
+TABLE_START, TABLE_END = "<!-- table: written by gap_diagnosis.py -->", "<!-- end of table -->"
 
 # name -> (plan, importance, loss); loss None = plain CE, else DistillConfig overrides; "default" = the
 # current DistillConfig()/PruneConfig() defaults (what `edgekd build` does now)
@@ -184,7 +185,11 @@ def write(record: dict, stem: str) -> None:
             f"| {statistics.mean(accs):.4f} ± {std:.4f} | {','.join(str(r['seed']) for r in rows)} |"
         )
     atomic_write_text(RESULTS / f"{stem}.json", json.dumps(record, indent=2) + "\n")
-    atomic_write_text(RESULTS / f"{stem}.md.table", "\n".join(lines) + "\n")
+    # the table lives between markers in <stem>.md, so the written diagnosis around it survives a re-run
+    md, table = RESULTS / f"{stem}.md", "\n".join([TABLE_START, *lines, TABLE_END])
+    text = md.read_text() if md.exists() else f"# gap diagnosis\n\n{TABLE_START}\n{TABLE_END}\n"
+    head, _, rest = text.partition(TABLE_START)
+    atomic_write_text(md, head + table + (rest.partition(TABLE_END)[2] if TABLE_END in rest else "\n"))
 
 
 def main() -> None:
