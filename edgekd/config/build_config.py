@@ -31,11 +31,20 @@ class TeacherConfig(Strict):
 
 
 class PruneConfig(Strict):
-    importance: str = "l1"
+    importance: str = Field(
+        default="l2",
+        description="channel importance criterion (l1, l2, groupnorm, taylor, bnscale); l2 recovered better than l1 "
+        "after the same fine-tune on the bundled example (benchmarks/results/gap_diagnosis.md)",
+    )
     margin: float = Field(default=0.05, ge=0, lt=1, description="aim this fraction under the budget")
     ignored_layers: list[str] = Field(default_factory=list, description="module paths never pruned")
     max_ratio: float = Field(default=0.9, gt=0, lt=1)
-    refine: bool = Field(default=True, description="latency-aware per-layer refinement after the uniform ratio search")
+    refine: bool = Field(
+        default=False,
+        description="latency-aware per-layer refinement after the uniform ratio search; off by default: its "
+        "calibration-KL proxy scores pruned networks before any fine-tuning and picked plans that recovered far "
+        "worse than the uniform plan at equal latency (benchmarks/results/gap_diagnosis.md)",
+    )
 
     @field_validator("importance")
     @classmethod

@@ -26,8 +26,7 @@ def inputs(tmp_path_factory):
 
 def _run(inputs, tmp_path, refine: bool, monkeypatch):
     cfg = inputs.config.prune
-    if refine is False:
-        monkeypatch.setattr(cfg, "refine", False)
+    monkeypatch.setattr(cfg, "refine", refine)  # explicit: the default is off (gap_diagnosis.md)
     return prune_stage(StageContext(inputs, StageCache(tmp_path / ".stages"), NULL_PROGRESS))
 
 
