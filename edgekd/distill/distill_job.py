@@ -22,6 +22,7 @@ from torch import nn
 from edgekd.config.build_config import EXAMPLE_FACTORY, DistillConfig
 from edgekd.core.atomic import atomic_write_text
 from edgekd.core.errors import ConfigError, InputError
+from edgekd.core.inference import accuracy, predict_logits
 from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.data.datasets import DatasetBundle
 from edgekd.distill.assistant import make_assistant
@@ -29,7 +30,7 @@ from edgekd.distill.distributed import run_on_main
 from edgekd.distill.loss_setup import check_outputs_match, make_loss
 from edgekd.distill.sweep import SweepResult, run_sweep
 from edgekd.distill.teacher_cache import TeacherCache, compute_teacher_cache
-from edgekd.distill.trainer import TrainResult, TrainSettings, accuracy, predict_logits, train
+from edgekd.distill.trainer import TrainResult, TrainSettings, train
 
 log = logging.getLogger(__name__)
 

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekd.core.errors import ConfigError
+from edgekd.core.inference import accuracy
 from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.data.datasets import DatasetBundle, Split
 from edgekd.distill import distributed
@@ -115,20 +116,6 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
         return base * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return base * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-@torch.no_grad()
-def predict_logits(model: nn.Module, data: DatasetBundle, split: Split, batch_size: int = 256) -> np.ndarray:
-    """Logits of ``model`` on a whole split, in eval mode."""
-    was_training = model.training
-    model.eval()
-    out = [model(x).float().numpy() for x, _, _ in data.batches(split, batch_size)]
-    model.train(was_training)
-    return np.concatenate(out) if out else np.zeros((0, data.num_classes), np.float32)
-
-
-def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
-    return float((logits.argmax(1) == labels).mean()) if len(labels) else 0.0
 
 
 def ce_loss(student: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:

@@ -12,9 +12,10 @@ import torch
 from edgekd import __version__
 from edgekd.core.atomic import atomic_write_bytes, atomic_write_text
 from edgekd.core.hashing import sha256_file
+from edgekd.core.inference import accuracy, predict_logits
 from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.data.bundled import example_dataset
-from edgekd.distill.trainer import TrainSettings, accuracy, predict_logits, train
+from edgekd.distill.trainer import TrainSettings, train
 from edgekd.models.example_teacher import EXAMPLE_WIDTHS, example_teacher
 
 TEACHER_DIR = Path(__file__).resolve().parent / "weights"

@@ -15,9 +15,10 @@ from edgekd.bench.energy import energy_entries, measured_by_artifact
 from edgekd.bench.latency_model import LatencyModel, trace_ops
 from edgekd.bench.precision_compare import compare_precisions
 from edgekd.config.build_config import BuildConfig
+from edgekd.core.evidence import Evidence
 from edgekd.core.hashing import sha256_file
+from edgekd.core.inference import accuracy, predict_logits
 from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
-from edgekd.distill.trainer import accuracy, predict_logits
 from edgekd.gate.rules import evaluate_gate
 from edgekd.models.loading import load_student
 from edgekd.pipeline.arm_parity_stage import arm_parity_stage
@@ -161,7 +162,8 @@ def _assemble(
 
     def predicted(net: torch.nn.Module) -> list[dict]:
         ops = trace_ops(net, shape)
-        return [latency_entry(model.predict_ms(ops, p, threads), "p50", "predicted", model.describe(), p, threads)
+        how = model.describe()
+        return [latency_entry(model.predict_ms(ops, p, threads), "p50", Evidence.PREDICTED, how, p, threads)
                 for p in precisions]  # fmt: skip
 
     teacher = {**model_facts(inputs.teacher, shape, inputs.teacher_weights), "accuracy": teacher_acc}

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from edgekd.config.build_config import BuildConfig
+from edgekd.core.inference import run_chunked
 from edgekd.distill.qat_run import QatResult, QatSettings
 from edgekd.distill.trainer import TrainSettings
 from edgekd.pipeline.stages import StageContext, teacher_logits
@@ -148,7 +149,7 @@ class QatStage:
                                         inp.profile.onnx_opset)  # fmt: skip
                 with self.ctx.progress.task(f"parity {fmt} int8 QAT ({len(test)} images)", total=None):
                     run = get_exporter(fmt).load_runtime(art, threads=max(1, torch.get_num_threads()))
-                    logits = np.concatenate([run(x[i : i + 256]) for i in range(0, len(x), 256)])
+                    logits = run_chunked(run, x)
                     fp32 = compare_logits(logits, self.reference[: len(test)], test.y)
                     fq = compare_logits(logits, fake_quant, test.y)
                 described = self._describe(result, art.meta.get("quantization"), fp32.to_json())

@@ -23,8 +23,9 @@ from edgekd.bench.latency_model import LatencyModel, count_macs, trace_ops
 from edgekd.config.target_profile import host_cpu_name
 from edgekd.core.errors import BudgetUnreachableError, ConfigError
 from edgekd.core.hashing import sha256_file
+from edgekd.core.inference import predict_logits
 from edgekd.core.progress import ProgressReporter
-from edgekd.distill.trainer import TrainSettings, predict_logits, train
+from edgekd.distill.trainer import TrainSettings, train
 from edgekd.models.loading import load_student, save_student
 from edgekd.pipeline.cache import StageCache
 from edgekd.pipeline.inputs import BuildInputs

@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from edgekd.core.atomic import atomic_write_text
+from edgekd.core.evidence import Evidence
 from edgekd.core.hashing import sha256_file
-from edgekd.distill.trainer import predict_logits
+from edgekd.core.inference import predict_logits, run_chunked
 from edgekd.gate.evidence import best_latency
 from edgekd.pipeline.stages import StageContext
 from edgekd.validate.corruptions import CORRUPTIONS, SEVERITIES, corruption_suite
@@ -97,7 +98,7 @@ def artifact_logits(ctx: StageContext, rec: dict, name: str) -> ArtifactLogits:
             run = exporter.load_runtime(Artifact.from_file(path, rec["format"], "export"),
                                         threads=max(1, torch.get_num_threads()))  # fmt: skip
             x = data.to_tensor(test.x).numpy()
-            logits = np.concatenate([run(x[i : i + 256]) for i in range(0, len(x), 256)])
+            logits = run_chunked(run, x)
         with ctx.cache.produce(stage, key, key_in) as tmp:
             np.save(tmp / "logits.npy", logits.astype(np.float32))
         hit = ctx.cache.path(stage, key)
@@ -107,7 +108,7 @@ def artifact_logits(ctx: StageContext, rec: dict, name: str) -> ArtifactLogits:
 
 def _teacher_ms(report: dict) -> tuple[float, str]:
     stat = report["budget"]["stat"]
-    measured = [e for e in report["teacher"]["latency"] if e["evidence"] != "predicted"]
+    measured = [e for e in report["teacher"]["latency"] if e["evidence"] != Evidence.PREDICTED]
     entry = next((e for e in measured if e["stat"] == stat), measured[0] if measured else None)
     if entry is None:
         entry = report["teacher"]["latency"][0]

@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 
 from edgekd.core.errors import InputError
+from edgekd.core.evidence import EVIDENCE_LEVELS
 
 SCHEMA_VERSION = "1.0"
-EVIDENCE_LEVELS = ("measured-device", "measured-emulated", "measured-host", "predicted")
 
 
 def latency_entry(
