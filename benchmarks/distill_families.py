@@ -44,8 +44,8 @@ from edgekd.data.bundled import example_dataset
 from edgekd.distill.loss_setup import FEATURE_LOSSES, feature_pairs, make_loss
 from edgekd.distill.teacher_cache import TeacherCache, compute_teacher_cache
 from edgekd.distill.trainer import TrainSettings, accuracy, predict_logits, train
+from edgekd.models.example_weights import TEACHER_CHECKPOINT
 from edgekd.models.loading import load_model
-from edgekd.models.teacher_training import TEACHER_CHECKPOINT
 from edgekd.prune.pruner import PruneSettings, prune
 
 ROOT = Path(__file__).resolve().parents[1]

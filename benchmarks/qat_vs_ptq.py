@@ -41,8 +41,8 @@ from edgekd.distill.qat_nncf import nncf_quantized
 from edgekd.distill.qat_run import QatResult, QatSettings, export_result, qat_distill
 from edgekd.distill.trainer import TrainSettings, predict_logits, train
 from edgekd.export.base import SidecarInfo, get_exporter
+from edgekd.models.example_weights import TEACHER_CHECKPOINT
 from edgekd.models.loading import load_model
-from edgekd.models.teacher_training import TEACHER_CHECKPOINT
 from edgekd.prune.pruner import PruneSettings, prune
 
 ROOT = Path(__file__).resolve().parents[1]

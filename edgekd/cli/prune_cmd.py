@@ -66,9 +66,9 @@ def prune(
     """
     from edgekd.cli.progress_rich import RichProgress
     from edgekd.core.progress import NULL_PROGRESS
+    from edgekd.distill.prune_sweep import SweepSettings, format_table
     from edgekd.pipeline.inputs import make_config, resolve
-    from edgekd.prune.prune_job import PruneJob, prune_to_budget, sweep
-    from edgekd.prune.sweep import SweepSettings, format_table
+    from edgekd.pipeline.prune_plan import PruneJob, prune_to_budget, sweep
 
     sweep_ratios = _ratios(ratios)
     values: dict = {k: v for k, v in {"target": target, "budget_ms": budget_ms, "data": data}.items() if v is not None}

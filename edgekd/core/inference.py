@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgekd.core.errors import InputError
+
 #: Images per forward pass / runtime call.
 BATCH = 256
 
@@ -53,3 +55,26 @@ def run_chunked(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray, chunk: i
     if len(x) == 0:  # runtimes reject empty batches
         return np.zeros((0,), np.float32)
     return np.concatenate([np.asarray(run(x[i : i + chunk])) for i in range(0, len(x), chunk)])
+
+
+def check_fit(teacher: nn.Module, data: Any) -> None:
+    """The dataset's images must go through the teacher and give one logit per class.
+
+    ``data`` is a :class:`~edgekd.data.datasets.DatasetBundle` (``to_tensor``, ``test``, ``input_shape``,
+    ``num_classes``); raises :class:`~edgekd.core.errors.InputError` naming the mismatch.
+    """
+    x = data.to_tensor(data.test.x[:2])
+    try:
+        with torch.no_grad():
+            out = teacher(x)
+    except Exception as exc:  # any shape error from user code
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"dataset images of shape {tuple(data.input_shape)} do not fit the teacher ({first}); "
+            "resize the data or pass the matching teacher"
+        ) from exc
+    if out.ndim != 2 or out.shape[1] != data.num_classes:
+        raise InputError(
+            f"teacher outputs shape {tuple(out.shape)} but the dataset has {data.num_classes} classes; "
+            "pass a teacher with one logit per class"
+        )

@@ -58,15 +58,10 @@ class DistillOutcome:
 
 
 def _load_teacher(factory: str, weights: Path | None) -> nn.Module:
+    from edgekd.models.example_weights import teacher_weights_path
     from edgekd.models.loading import load_model
 
-    if weights is None:
-        if factory != EXAMPLE_FACTORY:
-            raise ConfigError(f"teacher '{factory}' needs --teacher-weights (a state-dict file)")
-        from edgekd.models.teacher_training import TEACHER_CHECKPOINT
-
-        weights = TEACHER_CHECKPOINT
-    return load_model(factory, weights)
+    return load_model(factory, teacher_weights_path(factory, weights))
 
 
 def _load_model_file(path: Path, factory: str) -> nn.Module:
@@ -124,8 +119,8 @@ def run_job(job: DistillJob, progress: ProgressReporter = NULL_PROGRESS) -> Dist
     Raises:
         ConfigError, InputError: Bad options, paths, files or mismatched models — before any training.
     """
+    from edgekd.core.inference import check_fit
     from edgekd.models.loading import save_student
-    from edgekd.pipeline.inputs import check_fit
     from edgekd.prune.pruner import PruneSettings, prune
 
     cfg, out = job.cfg, Path(job.out_dir)

@@ -10,12 +10,11 @@ from torch import nn
 
 from edgekd.core.artifact import Artifact
 from edgekd.core.errors import InputError
-from edgekd.core.inference import predict_logits
+from edgekd.core.inference import check_fit, predict_logits
 from edgekd.data.bundled import example_dataset
 from edgekd.data.datasets import DatasetBundle, load_dataset
 from edgekd.export.base import SidecarInfo, get_exporter
 from edgekd.export.parity import ParityResult, check_parity
-from edgekd.pipeline.inputs import check_fit
 
 
 @dataclass

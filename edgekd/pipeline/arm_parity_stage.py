@@ -33,8 +33,8 @@ def arm_parity_stage(ctx: StageContext, artifact: Path, precision: str, referenc
         reference: the student's PyTorch logits on the whole test split (as for x86 parity).
     """
     from edgekd.bench import emulator_rootfs
+    from edgekd.bench.arm_parity import arm_parity
     from edgekd.bench.qemu_runner import QemuRunner, qemu_cpu_for
-    from edgekd.export.arm_parity import arm_parity
 
     inp = ctx.inputs
     samples = inp.config.export.arm_parity_samples

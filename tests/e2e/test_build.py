@@ -7,7 +7,7 @@ import pytest
 
 from edgekd.cli.main import main
 from edgekd.core.hashing import sha256_file
-from edgekd.models.teacher_training import TEACHER_CARD
+from edgekd.models.example_weights import TEACHER_CARD
 
 pytestmark = pytest.mark.slow
 

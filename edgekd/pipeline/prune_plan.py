@@ -20,11 +20,11 @@ from torch import nn
 from edgekd.bench.latency_model import LatencyModel, count_macs, trace_ops
 from edgekd.core.atomic import atomic_write_text
 from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
+from edgekd.distill.prune_sweep import SweepSettings, run_sweep
 from edgekd.pipeline.inputs import BuildInputs
 from edgekd.prune.budget_search import search_ratio
 from edgekd.prune.pruner import PruneSettings, calibration_batches
 from edgekd.prune.sensitivity import RefineSettings, refine
-from edgekd.prune.sweep import SweepSettings, run_sweep
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def sweep(
     settings: SweepSettings,
     progress: ProgressReporter = NULL_PROGRESS,
 ) -> dict:
-    """Run the capacity sweep (see :mod:`edgekd.prune.sweep`) and write ``<out_dir>/sweep.json``."""
+    """Run the capacity sweep (see :mod:`edgekd.distill.prune_sweep`) and write ``<out_dir>/sweep.json``."""
     from edgekd.pipeline.cache import StageCache
     from edgekd.pipeline.stages import StageContext, host_measure, teacher_logits
 
