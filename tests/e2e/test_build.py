@@ -130,3 +130,15 @@ def test_energy_entries_and_breakeven_are_in_the_report(build):
     assert be["precision"] == "int8" and be["host_profile"] == "x86-64-host"
     assert be["inferences"] is None or be["inferences"] * be["saved_mj_per_inference"] >= 1000 * be["distill_energy_j"]
     assert "Energy break-even" in (out / "report.md").read_text()
+
+
+def test_report_validates_against_the_committed_schema_and_the_model(build):
+    import jsonschema
+
+    from edgekd.report.build_report import SCHEMA_PATH
+    from edgekd.report.report_data import load_report
+
+    _, out = build
+    report = json.loads((out / "report.json").read_text())
+    jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))
+    assert load_report(out / "report.json") == report  # the model keeps every field the build wrote
