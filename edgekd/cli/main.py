@@ -51,6 +51,7 @@ def _register() -> None:
         example_cmd,
         export_cmd,
         gate_cmd,
+        plugins_cmd,
         prune_cmd,
         targets_cmd,
     )
@@ -65,6 +66,7 @@ def _register() -> None:
     cli.add_command(emulator_cmd.emulator)
     cli.add_command(prune_cmd.prune)
     cli.add_command(distill_cmd.distill)
+    cli.add_command(plugins_cmd.plugins)
 
 
 def _one_line(message: str) -> str:

@@ -141,6 +141,7 @@ class ArtifactInfo(_Open):
     arm_parity: dict[str, Any] | None = None
     latency: list[LatencyEntry] = []
     bench: dict[str, Any] = {}
+    device_bench: dict[str, Any] | None = None  # the profile's runner on the target, when it was reachable
     quantization: dict[str, Any] | None = None
     temperature: NonNegative | None = None
 
@@ -154,6 +155,15 @@ class GateRuleRecord(_Open):
 class GateSection(_Open):
     passed: bool
     rules: list[GateRuleRecord] = []
+
+
+class StageRun(_Closed):
+    """How one cached stage was served in this run; ``computed_seconds`` is the original compute time."""
+
+    name: str
+    status: Literal["computed", "reused"]
+    seconds: NonNegative
+    computed_seconds: NonNegative | None = None
 
 
 class BuildReport(_Closed):
@@ -177,6 +187,7 @@ class BuildReport(_Closed):
     gate: GateSection | None = None
     lineage: dict[str, Any] = {}
     timings_s: dict[str, Number] = {}
+    stages: list[StageRun] = []
 
 
 def report_schema() -> dict:

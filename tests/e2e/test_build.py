@@ -73,9 +73,22 @@ def test_every_profile_artifact_exists_with_its_hash_and_parity(build):
 def test_unchanged_rerun_does_no_work(build):
     _, out = build
     first = json.loads((out / "report.json").read_text())
+    # what a kill -9 mid-stage leaves behind: a stage's temp folder, a half-copied artifact, a temp report
+    leftovers = [out / ".stages" / ".distill-k2j4x9ab", out / "artifacts" / ".student.pt.tmp",
+                 out / ".report.json.ab12cd34.tmp"]  # fmt: skip
+    leftovers[0].mkdir()
+    (leftovers[0] / "student.pt").write_bytes(b"half")
+    leftovers[1].write_bytes(b"half")
+    leftovers[2].write_text("{")
     code = main(["build", "--target", "cortex-a76", "--budget-ms", "30", "--out", str(out), *REDUCED])
     second = json.loads((out / "report.json").read_text())
+    assert not any(p.exists() for p in leftovers)
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or (p.parent.name == ".stages"
+                and p.name.startswith("."))]  # fmt: skip
     assert second["lineage"]["computed"] == []
+    assert second["stages"] and all(s["status"] == "reused" for s in second["stages"])
+    original = {s["name"]: s["seconds"] for s in first["stages"] if s["status"] == "computed"}
+    assert {s["name"]: s["computed_seconds"] for s in second["stages"]}.items() >= original.items()
     assert set(second["lineage"]["cache_hits"]) >= {"prune", "distill", "bench"}
     assert second["student"]["accuracy"] == first["student"]["accuracy"]
     assert [a["sha256"] for a in second["artifacts"]] == [a["sha256"] for a in first["artifacts"]]
