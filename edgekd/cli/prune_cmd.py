@@ -87,7 +87,7 @@ def prune(
         click.echo(f"wrote {out / 'sweep.json'}")
         return 0
     record = prune_to_budget(inputs, out, job, progress)
-    plan = record.get("refinement", {}).get("chosen", "uniform")
+    plan = (record.get("refinement") or {}).get("chosen", "uniform")
     click.echo(f"pruned {record['ratio']:.3f} of channels ({plan} plan): {record['predicted_ms']:.2f} ms predicted "
                f"for a {record['budget_ms']:g} ms budget on {record['target']}")  # fmt: skip
     click.echo(f"wrote {out / 'student.pt'} and {out / 'prune.json'}")
