@@ -23,7 +23,7 @@ from edgekd.bench.latency_model import LatencyModel, count_macs, trace_ops
 from edgekd.bench.runner_base import BenchSettings
 from edgekd.bench.stage import BenchResult, BenchStage
 from edgekd.config.target_profile import host_cpu_name
-from edgekd.core.errors import BudgetUnreachableError, ConfigError, RunnerError
+from edgekd.core.errors import BudgetUnreachableError, ConfigError, RunnerError, ToolchainError
 from edgekd.core.hashing import sha256_file, sha256_json
 from edgekd.core.inference import predict_logits
 from edgekd.core.progress import ProgressReporter
@@ -333,7 +333,7 @@ class DeviceBench:
                                        _bench_settings(self.ctx, threads), who)  # fmt: skip
         try:
             return self.ctx.runner.run(stage)
-        except (RunnerError, ConfigError) as exc:
+        except (RunnerError, ToolchainError, ConfigError, ImportError) as exc:  # ImportError: no boards extra
             self.unreachable = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.warning("%s: %s runner unreachable (%s); no device figures, the gate uses predicted latency",
                         profile.name, self.kind, self.unreachable)  # fmt: skip
