@@ -48,6 +48,7 @@ test: setup emulator
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/hadolint -t style docker/Dockerfile docker/Dockerfile.arm64-runner
 	shellcheck ci/*.sh docker/*.sh
 

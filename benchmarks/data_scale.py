@@ -66,7 +66,7 @@ def child(folder: Path, steps: int, workers: int, batch: int) -> dict:
     import torch.nn.functional as F
 
     from edgekd.config.preprocess import PreprocessConfig
-    from edgekd.data.datasets import load_dataset
+    from edgekd.data.dataset_files import load_dataset
     from edgekd.data.loader import batch_loader
     from edgekd.models.example_teacher import ResidualCNN
 

@@ -40,12 +40,14 @@ from torch import nn
 
 from edgekd.config.build_config import EXAMPLE_FACTORY, DistillConfig
 from edgekd.core.atomic import atomic_write_text
+from edgekd.core.inference import accuracy, predict_logits
+from edgekd.core.registry import LOSSES
 from edgekd.data.bundled import example_dataset
-from edgekd.distill.loss_setup import FEATURE_LOSSES, feature_pairs, make_loss
+from edgekd.distill.loss_setup import feature_pairs, make_loss
 from edgekd.distill.teacher_cache import TeacherCache, compute_teacher_cache
-from edgekd.distill.trainer import TrainSettings, accuracy, predict_logits, train
+from edgekd.distill.trainer import TrainSettings, train
+from edgekd.models.example_weights import TEACHER_CHECKPOINT
 from edgekd.models.loading import load_model
-from edgekd.models.teacher_training import TEACHER_CHECKPOINT
 from edgekd.prune.pruner import PruneSettings, prune
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -221,7 +223,7 @@ def main() -> None:
     if args.configs:
         wanted = re.split(r",(?! )", args.configs)  # "kd, two teachers" keeps its comma
         names = [n for n in names if any(n == w or n.startswith((w + " ", w + ",")) for w in wanted)]
-    wants_features = any(set(CONFIGS[n][0]) & set(FEATURE_LOSSES) for n in names)
+    wants_features = any(getattr(LOSSES.get(loss), "needs_features", False) for n in names for loss in CONFIGS[n][0])
     wants_teacher = any(CONFIGS[n][1] != "none" for n in names)
     cache, cache_seconds = None, 0.0
     if wants_features or (wants_teacher and args.teacher_logits is None):

@@ -27,12 +27,13 @@ import torch
 from benchmarks.distill_families import RESULTS, reinit
 from edgekd.config.build_config import EXAMPLE_FACTORY, DistillConfig
 from edgekd.core.atomic import atomic_write_text
+from edgekd.core.inference import accuracy, predict_logits
 from edgekd.data.bundled import example_dataset
 from edgekd.distill.loss_setup import make_loss
 from edgekd.distill.teacher_cache import TeacherCache, compute_teacher_cache
-from edgekd.distill.trainer import TrainSettings, accuracy, predict_logits, train
+from edgekd.distill.trainer import TrainSettings, train
+from edgekd.models.example_weights import TEACHER_CHECKPOINT
 from edgekd.models.loading import load_model
-from edgekd.models.teacher_training import TEACHER_CHECKPOINT
 from edgekd.prune.pruner import PruneSettings, prune
 
 

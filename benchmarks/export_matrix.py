@@ -33,8 +33,8 @@ from edgekd.bench.precision_compare import compare_precisions, cpu_flags  # noqa
 from edgekd.bench.runner_base import BenchSettings  # noqa: E402
 from edgekd.bench.stats import summarize  # noqa: E402
 from edgekd.config.target_profile import host_cpu_name  # noqa: E402
+from edgekd.core.inference import accuracy, predict_logits  # noqa: E402
 from edgekd.data.bundled import example_dataset  # noqa: E402
-from edgekd.distill.trainer import accuracy, predict_logits  # noqa: E402
 from edgekd.export import check_parity, get_exporter  # noqa: E402
 from edgekd.export.base import SidecarInfo  # noqa: E402
 from edgekd.export.standalone import load_checkpoint  # noqa: E402

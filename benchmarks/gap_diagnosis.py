@@ -40,12 +40,13 @@ from edgekd.bench.latency_model import LatencyModel, count_macs, trace_ops
 from edgekd.config.build_config import EXAMPLE_FACTORY, DistillConfig, PruneConfig
 from edgekd.config.targets import load_target
 from edgekd.core.atomic import atomic_write_text
+from edgekd.core.inference import accuracy, predict_logits
 from edgekd.data.bundled import example_dataset
 from edgekd.distill.loss_setup import make_loss
 from edgekd.distill.teacher_cache import TeacherCache
-from edgekd.distill.trainer import TrainSettings, accuracy, ce_loss, predict_logits, train
+from edgekd.distill.trainer import TrainSettings, ce_loss, train
+from edgekd.models.example_weights import TEACHER_CHECKPOINT
 from edgekd.models.loading import load_model
-from edgekd.models.teacher_training import TEACHER_CHECKPOINT
 from edgekd.pipeline.stages import REFINE_IMAGES
 from edgekd.prune.budget_search import SearchResult
 from edgekd.prune.pruner import PruneSettings, calibration_batches, prunable_groups, prune

@@ -35,14 +35,15 @@ import numpy as np
 import torch
 
 from edgekd.config.target_profile import host_cpu_name
+from edgekd.core.inference import predict_logits
 from edgekd.data.bundled import example_dataset
 from edgekd.distill.losses.kd_loss import KDLoss
 from edgekd.distill.qat_nncf import nncf_quantized
 from edgekd.distill.qat_run import QatResult, QatSettings, export_result, qat_distill
-from edgekd.distill.trainer import TrainSettings, predict_logits, train
+from edgekd.distill.trainer import TrainSettings, train
 from edgekd.export.base import SidecarInfo, get_exporter
+from edgekd.models.example_weights import TEACHER_CHECKPOINT
 from edgekd.models.loading import load_model
-from edgekd.models.teacher_training import TEACHER_CHECKPOINT
 from edgekd.prune.pruner import PruneSettings, prune
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -98,7 +98,7 @@ class AdbRunner(Runner):
     """
 
     capabilities: frozenset[Capability] = frozenset({"latency", "memory"})
-    evidence: Evidence = "measured-device"
+    evidence: Evidence = Evidence.MEASURED_DEVICE
 
     def __init__(self, options: AdbOptions, client: Any = None) -> None:
         self.options = options

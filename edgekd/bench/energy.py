@@ -28,13 +28,14 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from edgekd.config.target_profile import PowerSpec
+from edgekd.core.evidence import Evidence
 
 logger = logging.getLogger(__name__)
 
 ENERGY_STAT = "p50"
 """The latency statistic estimates are made from (the latency model predicts only this one)."""
 
-NO_ENERGY_EVIDENCE = ("measured-emulated",)
+NO_ENERGY_EVIDENCE = (Evidence.MEASURED_EMULATED,)
 """Latency evidence no energy is derived from: emulated wall time says nothing about a device's time."""
 
 

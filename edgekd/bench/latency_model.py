@@ -65,7 +65,7 @@ class LatencyModel:
     @classmethod
     def for_target(cls, profile: TargetProfile, targets_dir: Path | None = None) -> LatencyModel:
         """The profile's figures, refined by ``targets/<name>.calibration.json`` when one exists."""
-        from edgekd.bench.latency_calibration import apply_calibration, load_calibration
+        from edgekd.bench.latency_calibration_file import apply_calibration, load_calibration
         from edgekd.config.targets import TARGETS_DIR
 
         data = load_calibration(profile, targets_dir or TARGETS_DIR)

@@ -54,7 +54,7 @@ class LocalRunner(Runner):
     """
 
     capabilities: frozenset[Capability] = frozenset({"latency", "memory"})
-    evidence: Evidence = "measured-host"
+    evidence: Evidence = Evidence.MEASURED_HOST
 
     def __init__(self, python: str | None = None, timeout_s: float = 600.0) -> None:
         self.python = python or sys.executable

@@ -76,7 +76,7 @@ class QemuRunner(Runner):
     """
 
     capabilities: frozenset[Capability] = frozenset({"latency"})
-    evidence: Evidence = "measured-emulated"
+    evidence: Evidence = Evidence.MEASURED_EMULATED
 
     def __init__(self, cpu: str = DEFAULT_CPU, root: Path | None = None, timeout_s: float = 1800.0) -> None:
         try:

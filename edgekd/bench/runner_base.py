@@ -24,10 +24,10 @@ from typing import Any, Literal, Protocol, Self, runtime_checkable
 import numpy as np
 
 from edgekd.core.errors import ConfigError, InputError, RunnerError
+from edgekd.core.evidence import Evidence
 
 logger = logging.getLogger(__name__)
 
-Evidence = Literal["measured-device", "measured-emulated", "measured-host", "predicted"]
 Capability = Literal["latency", "memory", "energy"]
 
 BENCH_SCRIPT = Path(__file__).with_name("bench_script.py")

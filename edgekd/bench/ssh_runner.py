@@ -108,7 +108,7 @@ class SshRunner(Runner):
     """
 
     capabilities: frozenset[Capability] = frozenset({"latency", "memory"})
-    evidence: Evidence = "measured-device"
+    evidence: Evidence = Evidence.MEASURED_DEVICE
 
     def __init__(self, options: SshOptions) -> None:
         self.options = options

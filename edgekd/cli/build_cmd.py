@@ -90,6 +90,9 @@ def build(
             values.setdefault(section, {})[key] = value
     config = make_config(**values)
     outcome = run_build(config, NULL_PROGRESS if no_progress else RichProgress())
+    reused = [s["name"] for s in outcome.report.get("stages", []) if s["status"] == "reused"]
+    if reused:
+        click.echo(f"resumed: reused {len(reused)} completed stage(s): {', '.join(dict.fromkeys(reused))}")
     click.echo(outcome.report.get("summary", ""))
     click.echo(f"report: {outcome.report_path} (and .md, .html)")
     return outcome.exit_code

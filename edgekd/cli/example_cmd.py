@@ -48,8 +48,9 @@ def train_teacher(epochs: int, seed: int, out: Path | None) -> int:
       edgekd example train-teacher --epochs 6 --seed 0 --out /tmp/teacher
     """
     from edgekd.cli.progress_rich import RichProgress
+    from edgekd.distill.teacher_training import train_example_teacher
     from edgekd.distill.trainer import TrainSettings
-    from edgekd.models.teacher_training import TEACHER_DIR, train_example_teacher
+    from edgekd.models.example_weights import TEACHER_DIR
 
     settings = TrainSettings(epochs=epochs, lr=2e-3, batch_size=128, seed=seed, augment=True)
     card = train_example_teacher(out or TEACHER_DIR, settings, RichProgress())

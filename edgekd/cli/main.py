@@ -52,6 +52,7 @@ def _register() -> None:
         example_cmd,
         export_cmd,
         gate_cmd,
+        plugins_cmd,
         predict_cmd,
         prune_cmd,
         targets_cmd,
@@ -68,6 +69,7 @@ def _register() -> None:
     cli.add_command(prune_cmd.prune)
     cli.add_command(distill_cmd.distill)
     cli.add_command(predict_cmd.predict)
+    cli.add_command(plugins_cmd.plugins)
 
 
 def _one_line(message: str) -> str:

@@ -67,9 +67,9 @@ def prune(
     from edgekd.cli.progress_rich import RichProgress
     from edgekd.core.progress import NULL_PROGRESS
     from edgekd.data.validation import check_output_dir
+    from edgekd.distill.prune_sweep import SweepSettings, format_table
     from edgekd.pipeline.inputs import make_config, resolve
-    from edgekd.prune.prune_job import PruneJob, prune_to_budget, sweep
-    from edgekd.prune.sweep import SweepSettings, format_table
+    from edgekd.pipeline.prune_plan import PruneJob, prune_to_budget, sweep
 
     sweep_ratios = _ratios(ratios)
     if importance is not None:
@@ -100,7 +100,7 @@ def prune(
         click.echo(f"wrote {out / 'sweep.json'}")
         return 0
     record = prune_to_budget(inputs, out, job, progress)
-    plan = record.get("refinement", {}).get("chosen", "uniform")
+    plan = (record.get("refinement") or {}).get("chosen", "uniform")
     click.echo(f"pruned {record['ratio']:.3f} of channels ({plan} plan): {record['predicted_ms']:.2f} ms predicted "
                f"for a {record['budget_ms']:g} ms budget on {record['target']}")  # fmt: skip
     click.echo(f"wrote {out / 'student.pt'} and {out / 'prune.json'}")

@@ -28,6 +28,7 @@ class Registry:
         self._targets: dict[str, str] = {}
         self._loaded: dict[str, Any] = {}
         self._entry_points_read = False
+        self._plugins: set[str] = set()
 
     def register(self, name: str, target: str) -> None:
         if not name.islower() or " " in name:
@@ -43,10 +44,16 @@ class Registry:
         for ep in entry_points(group=f"edgekd.{self.kind}"):
             if ep.name not in self._targets:
                 self._targets[ep.name] = ep.value
+                self._plugins.add(ep.name)
 
     def names(self) -> list[str]:
         self._read_entry_points()
         return sorted(self._targets)
+
+    def entries(self) -> list[tuple[str, str, str]]:
+        """``(name, "module:attribute", "built-in" | "plugin")`` of every entry, sorted; imports nothing."""
+        self._read_entry_points()
+        return [(n, self._targets[n], "plugin" if n in self._plugins else "built-in") for n in self.names()]
 
     def get(self, name: str) -> Any:
         """The registered object; ConfigError naming the known entries if ``name`` is unknown."""
@@ -63,6 +70,7 @@ EXPORTERS = Registry("exporters", "exporter")
 RUNNERS = Registry("runners", "runner")
 LOSSES = Registry("losses", "loss")
 IMPORTANCES = Registry("importances", "importance criterion")
+ALL_REGISTRIES = (EXPORTERS, RUNNERS, LOSSES, IMPORTANCES)
 
 EXPORTERS.register("onnx", "edgekd.export.onnx_exporter:OnnxExporter")
 EXPORTERS.register("tflite", "edgekd.export.tflite_exporter:TfliteExporter")

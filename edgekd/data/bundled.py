@@ -6,7 +6,8 @@ from pathlib import Path
 
 from edgekd.config.preprocess import PreprocessConfig
 from edgekd.core.errors import InputError
-from edgekd.data.datasets import DatasetBundle, load_dataset
+from edgekd.data.dataset_files import load_dataset
+from edgekd.data.datasets import DatasetBundle
 from edgekd.data.fashion_mnist_subset import MEAN, STD
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -36,7 +36,7 @@ from edgekd.data.subsets import stratified_indices
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-__all__ = ["IMAGE_SUFFIXES", "SPLITS", "DatasetBundle", "Split", "load_dataset"]
+__all__ = ["IMAGE_SUFFIXES", "SPLITS", "DatasetBundle", "Split"]
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ def _resize_arrays(x: np.ndarray, cfg: PreprocessConfig, where: str) -> np.ndarr
     return out
 
 
-def _load_npz(path: Path, cfg: PreprocessConfig) -> DatasetBundle:
+def load_npz(path: Path, cfg: PreprocessConfig) -> DatasetBundle:
     validation.check_npz_size(path)
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -224,35 +224,3 @@ def _load_npz(path: Path, cfg: PreprocessConfig) -> DatasetBundle:
         name=path.stem, class_names=names, mean=mean, std=std, source=str(path), digest=digest,
         preprocess=cfg, **splits,
     )  # fmt: skip
-
-
-def load_dataset(
-    path: str | Path, preprocess: PreprocessConfig | None = None, transfer: str | Path | None = None
-) -> DatasetBundle:
-    """Load an ``.npz`` dataset, an image folder or a ``.csv`` index file, preprocessed as declared.
-
-    Args:
-        path: The dataset.
-        preprocess: Declared preprocessing; None = the dataset's own (npz mean/std) or the folder default.
-        transfer: A folder of unlabeled images (any layout below it) added as the transfer set.
-
-    Raises:
-        InputError: the path does not exist or does not hold a dataset in a known form.
-    """
-    from edgekd.data.folders import attach_transfer, load_image_folder, load_index_file
-
-    cfg = preprocess or PreprocessConfig()
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"dataset {p} does not exist; pass an .npz file, a .csv index or an image folder")
-    if p.is_dir():
-        bundle = load_image_folder(p, cfg)
-    elif not p.is_file():
-        raise InputError(f"dataset {p} is not a regular file (a pipe or device?); pass an .npz file or an image folder")
-    elif p.suffix.lower() == ".csv":
-        bundle = load_index_file(p, cfg)
-    elif p.suffix == ".npz":
-        bundle = _load_npz(p, cfg)
-    else:
-        raise InputError(f"dataset {p} is neither an .npz file, a .csv index nor an image folder")
-    return attach_transfer(bundle, Path(transfer)) if transfer is not None else bundle

@@ -23,6 +23,7 @@ from edgekd.config.build_config import EXAMPLE_FACTORY, DistillConfig
 from edgekd.config.preprocess import PreprocessConfig
 from edgekd.core.atomic import atomic_write_text
 from edgekd.core.errors import ConfigError, InputError
+from edgekd.core.inference import accuracy, predict_logits
 from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.data.datasets import DatasetBundle
 from edgekd.distill.assistant import make_assistant
@@ -30,7 +31,7 @@ from edgekd.distill.distributed import run_on_main
 from edgekd.distill.loss_setup import check_outputs_match, make_loss
 from edgekd.distill.sweep import SweepResult, run_sweep
 from edgekd.distill.teacher_cache import TeacherCache, compute_teacher_cache
-from edgekd.distill.trainer import TrainResult, TrainSettings, accuracy, predict_logits, train
+from edgekd.distill.trainer import TrainResult, TrainSettings, train
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +64,10 @@ class DistillOutcome:
 
 
 def _load_teacher(factory: str, weights: Path | None) -> nn.Module:
+    from edgekd.models.example_weights import teacher_weights_path
     from edgekd.models.loading import load_model
 
-    if weights is None:
-        if factory != EXAMPLE_FACTORY:
-            raise ConfigError(f"teacher '{factory}' needs --teacher-weights (a state-dict file)")
-        from edgekd.models.teacher_training import TEACHER_CHECKPOINT
-
-        weights = TEACHER_CHECKPOINT
-    return load_model(factory, weights)
+    return load_model(factory, teacher_weights_path(factory, weights))
 
 
 def _load_model_file(path: Path, factory: str) -> nn.Module:
@@ -142,9 +138,9 @@ def run_job(job: DistillJob, progress: ProgressReporter = NULL_PROGRESS) -> Dist
     Raises:
         ConfigError, InputError: Bad options, paths, files or mismatched models — before any training.
     """
+    from edgekd.core.inference import check_fit
     from edgekd.data.validation import check_finite_weights, check_output_dir
     from edgekd.models.loading import save_student
-    from edgekd.pipeline.inputs import check_fit
     from edgekd.prune.pruner import PruneSettings, prune
 
     cfg, out = job.cfg, Path(job.out_dir)

@@ -26,9 +26,6 @@ from edgekd.distill.feature_hooks import Pair, auto_pair, check_pairs, unknown_p
 
 log = logging.getLogger(__name__)
 
-FEATURE_LOSSES = ("hint", "at", "rkd", "spkd")
-LOGIT_LOSSES = ("kd", "multi")
-
 
 def check_outputs_match(teacher: nn.Module, student: nn.Module, example: torch.Tensor) -> int:
     """Number of classes both models predict; InputError when they differ."""
@@ -100,16 +97,19 @@ def make_loss(
     pairs: list[Pair] | None = None
     for name in weights:
         options = dict(cfg.loss_options.get(name, {}))
-        if name in LOGIT_LOSSES:
+        # what the loss class declares it needs (unknown names are left to build_loss's error)
+        loss_cls = LOSSES.get(name) if name in LOSSES.names() else None
+        if getattr(loss_cls, "uses_temperature", False):
             options.setdefault("temperature", cfg.temperature)
             options.setdefault("alpha", cfg.alpha)
-            if name == "multi":
-                options.setdefault("mode", cfg.multi_mode)
-                options.setdefault("teacher_dim", 1)
-        elif name in FEATURE_LOSSES and "pairs" not in options:
+            for option, field in getattr(loss_cls, "config_options", {}).items():
+                options.setdefault(option, getattr(cfg, field))
+            for option, value in getattr(loss_cls, "fixed_options", {}).items():
+                options.setdefault(option, value)
+        elif getattr(loss_cls, "needs_features", False) and "pairs" not in options:
             pairs = pairs if pairs is not None else feature_pairs(cfg, teacher, student)
             options["pairs"] = pairs
-        elif name in FEATURE_LOSSES:
+        elif getattr(loss_cls, "needs_features", False):
             given = check_pairs(options["pairs"], name)
             check_paths(teacher, [t for t, _ in given], "teacher")
             check_paths(student, [s for _, s in given], "student")

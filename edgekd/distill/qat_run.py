@@ -27,10 +27,11 @@ from torch import nn
 
 from edgekd.core.artifact import Artifact
 from edgekd.core.errors import ConfigError, InputError
+from edgekd.core.inference import predict_logits
 from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.data.datasets import DatasetBundle
 from edgekd.distill.losses.kd_loss import KDLoss
-from edgekd.distill.trainer import TrainResult, TrainSettings, predict_logits, train
+from edgekd.distill.trainer import TrainResult, TrainSettings, train
 from edgekd.export.base import QuantizedExporter, QuantizedModel, SidecarInfo, get_exporter
 
 log = logging.getLogger(__name__)

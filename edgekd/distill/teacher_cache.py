@@ -28,10 +28,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgekd.core.device import autocast, place, resolve_device, to_device
 from edgekd.core.errors import ConfigError
 from edgekd.data.datasets import DatasetBundle, Split
 from edgekd.data.loader import batch_loader
-from edgekd.distill.device import autocast, place, resolve_device, to_device
 from edgekd.distill.feature_hooks import FeatureHooks
 
 log = logging.getLogger(__name__)

@@ -43,14 +43,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekd.config.build_config import AugmentConfig
+from edgekd.core.device import autocast, grad_scaler, place, resolve_device, to_device
 from edgekd.core.errors import ConfigError
+from edgekd.core.inference import accuracy
 from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.data.datasets import DatasetBundle, Split
 from edgekd.data.loader import batch_loader, concat_splits
 from edgekd.distill import distributed
 from edgekd.distill.augment import augment
 from edgekd.distill.checkpoint import fingerprint, load_checkpoint, save_checkpoint
-from edgekd.distill.device import autocast, grad_scaler, place, resolve_device, to_device
 from edgekd.distill.teacher_cache import TeacherCache
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class TrainSettings:
     to_eval: Callable[[nn.Module], object] | None = None
     """Puts the model in inference mode (default ``model.eval()``)."""
     device: str = "cpu"
-    """``auto | cpu | cuda[:N]`` (see :mod:`edgekd.distill.device`)."""
+    """``auto | cpu | cuda[:N]`` (see :mod:`edgekd.core.device`)."""
     augmentation: AugmentConfig | None = None
     """Batch augmentation for KD; on, the teacher runs live on each augmented batch."""
     workers: int | None = None
@@ -147,30 +148,6 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
         return base * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return base * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-@torch.no_grad()
-def predict_logits(
-    model: nn.Module, data: DatasetBundle, split: Split, batch_size: int = 256, device: str = "cpu"
-) -> np.ndarray:
-    """Logits of ``model`` on a whole split, in eval mode (on ``device``; the model comes back to the CPU)."""
-    was_training = model.training
-    model.eval()
-    dev = resolve_device(device)
-    if dev.type != "cpu":
-        place(model, dev)
-    try:
-        with autocast(dev):
-            out = [model(to_device(x, dev)).float().cpu().numpy() for x, _, _ in batch_loader(data, split, batch_size)]
-    finally:
-        if dev.type != "cpu":
-            model.to("cpu").to(memory_format=torch.contiguous_format)
-        model.train(was_training)
-    return np.concatenate(out) if out else np.zeros((0, data.num_classes), np.float32)
-
-
-def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
-    return float((logits.argmax(1) == labels).mean()) if len(labels) else 0.0
 
 
 def ce_loss(student: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:

@@ -10,13 +10,13 @@ from torch import nn
 
 from edgekd.core.artifact import Artifact
 from edgekd.core.errors import InputError
+from edgekd.core.inference import check_fit, predict_logits
 from edgekd.data.bundled import example_dataset
-from edgekd.data.datasets import DatasetBundle, load_dataset
+from edgekd.data.dataset_files import load_dataset
+from edgekd.data.datasets import DatasetBundle
 from edgekd.data.validation import check_finite_weights, check_output_dir
-from edgekd.distill.trainer import predict_logits
 from edgekd.export.base import SidecarInfo, get_exporter
 from edgekd.export.parity import ParityResult, check_parity
-from edgekd.pipeline.inputs import check_fit
 
 
 @dataclass

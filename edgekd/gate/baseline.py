@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from edgekd.config.target_profile import TargetProfile
 from edgekd.core.errors import InputError
+from edgekd.core.evidence import Evidence
 from edgekd.gate.evidence import deployed_latency, entry_at_level, primary_artifact, primary_identity
 from edgekd.gate.gate_config import GateSettings
 from edgekd.gate.metrics import RuleResult
@@ -65,11 +66,12 @@ def _accuracy(new: dict, old: dict, s: GateSettings) -> RuleResult:
     if s.max_accuracy_regression_points is not None:
         points = 100.0 * (old_acc - new_acc)
         return RuleResult.check("baseline:accuracy", "regression", points, s.max_accuracy_regression_points,
-                                "measured-host", detail + ", absolute points", unit="pt")  # fmt: skip
+                                Evidence.MEASURED_HOST, detail + ", absolute points", unit="pt")  # fmt: skip
     if old_acc <= 0:
         return RuleResult.missing("baseline:accuracy", "regression", s.max_regression, "baseline accuracy is 0")
     relative = 100.0 * (old_acc - new_acc) / old_acc
-    return RuleResult.check("baseline:accuracy", "regression", relative, s.max_regression, "measured-host", detail)
+    host = Evidence.MEASURED_HOST
+    return RuleResult.check("baseline:accuracy", "regression", relative, s.max_regression, host, detail)
 
 
 def _size(new: dict, old: dict, s: GateSettings) -> RuleResult:

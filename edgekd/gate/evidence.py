@@ -14,12 +14,15 @@ Example:
 
 from __future__ import annotations
 
-EVIDENCE_RANK = {"measured-device": 0, "measured-host": 1, "predicted": 2}
+from edgekd.core.evidence import Evidence
+
+#: Levels the gate may use, best first (``measured-emulated`` is never one).
+EVIDENCE_RANK = {Evidence.MEASURED_DEVICE: 0, Evidence.MEASURED_HOST: 1, Evidence.PREDICTED: 2}
 
 
 def usable_evidence(host_is_target: bool) -> tuple[str, ...]:
     """Evidence levels the gate may use, best first."""
-    return tuple(e for e in EVIDENCE_RANK if e != "measured-host" or host_is_target)
+    return tuple(e for e in EVIDENCE_RANK if e is not Evidence.MEASURED_HOST or host_is_target)
 
 
 def latency_candidates(entries: list[dict], primary: str, precision: str, stat: str) -> list[dict]:
@@ -32,7 +35,7 @@ def latency_candidates(entries: list[dict], primary: str, precision: str, stat: 
     return [
         e for e in entries
         if e.get("precision") == precision
-        and (e.get("evidence") == "predicted"
+        and (e.get("evidence") == Evidence.PREDICTED
              or (e.get("stat") == stat and str(e.get("artifact", "")).startswith(primary)))
     ]  # fmt: skip
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 
 from edgekd.config.target_profile import TargetProfile
 from edgekd.core.errors import InputError
+from edgekd.core.evidence import Evidence
 from edgekd.gate.evidence import (
     best_energy,
     deployed_latency,
@@ -140,15 +141,17 @@ def _artifact_rules(report: dict, settings: GateSettings, teacher_acc: float) ->
         if art.get("primary") and parity.get("accuracy") is not None:
             drop = 100.0 * (teacher_acc - parity["accuracy"])
             rules.append(RuleResult.check(f"accuracy_drop:{art['name']}", "accuracy_drop", drop, limit,
-                                          "measured-host", "deployed artifact in its runtime vs teacher, top-1 "
+                                          Evidence.MEASURED_HOST, "deployed artifact in its runtime vs teacher, top-1 "
                                           "points"))  # fmt: skip
         need = settings.parity_min.get(art["precision"], settings.parity_min["fp32"])
-        rules.append(RuleResult.check(f"parity:{art['name']}", "parity", parity["agreement"], need, "measured-host",
+        rules.append(RuleResult.check(f"parity:{art['name']}", "parity", parity["agreement"], need,
+                                      Evidence.MEASURED_HOST,
                                       "top-1 agreement with PyTorch on the test split"))  # fmt: skip
         arm = art.get("arm_parity") or {}
         if arm.get("status") == "checked":
             rules.append(RuleResult.check(f"parity-arm:{art['name']}", "parity", arm["agreement"], need,
-                                          "measured-emulated", f"top-1 agreement with PyTorch on {arm['samples']} "
+                                          Evidence.MEASURED_EMULATED,
+                                          f"top-1 agreement with PyTorch on {arm['samples']} "
                                           f"test images, Arm kernels on an emulated {arm['qemu_cpu']}"))  # fmt: skip
     return rules
 
@@ -171,14 +174,15 @@ def _per_class_rule(report: dict, limit: float) -> RuleResult:
     worst = max(drops, key=drops.get)
     detail = (f"worst class '{worst}': {100 * teacher[worst]:.2f} % → {100 * student[worst]:.2f} %, "
               f"{len(common)} classes")  # fmt: skip
-    return RuleResult.check("per_class_drop", "per_class_drop", drops[worst], limit, "measured-host", detail)
+    return RuleResult.check("per_class_drop", "per_class_drop", drops[worst], limit, Evidence.MEASURED_HOST, detail)
 
 
 def _ece_rule(report: dict, limit: float) -> RuleResult:
     ece = report["student"].get("ece")
     if not isinstance(ece, int | float) or isinstance(ece, bool):
         return RuleResult.missing("ece", "ece", limit, "report has no calibration figure (student.ece)")
-    return RuleResult.check("ece", "ece", float(ece), limit, "measured-host", "student expected calibration error")
+    detail = "student expected calibration error"
+    return RuleResult.check("ece", "ece", float(ece), limit, Evidence.MEASURED_HOST, detail)
 
 
 def _size_rule(report: dict, limit: float) -> RuleResult:
@@ -218,7 +222,7 @@ def evaluate(report: dict, profile: TargetProfile, settings: GateSettings) -> Ga
     drop = 100.0 * (teacher_acc - student_acc)
     detail = "PyTorch student vs teacher, top-1 points on the test split"
     limit = settings.limits["accuracy_drop"]
-    rules.append(RuleResult.check("accuracy_drop", "accuracy_drop", drop, limit, "measured-host", detail))
+    rules.append(RuleResult.check("accuracy_drop", "accuracy_drop", drop, limit, Evidence.MEASURED_HOST, detail))
     rules += _artifact_rules(report, settings, teacher_acc)
     optional = {
         "per_class_drop": lambda limit: _per_class_rule(report, limit),

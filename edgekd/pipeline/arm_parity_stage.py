@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.core.hashing import sha256_file
+from edgekd.core.stage import StageSpec
 from edgekd.pipeline.stages import StageContext
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,8 @@ def arm_parity_stage(ctx: StageContext, artifact: Path, precision: str, referenc
         reference: the student's PyTorch logits on the whole test split (as for x86 parity).
     """
     from edgekd.bench import emulator_rootfs
+    from edgekd.bench.arm_parity import arm_parity
     from edgekd.bench.qemu_runner import QemuRunner, qemu_cpu_for
-    from edgekd.export.arm_parity import arm_parity
 
     inp = ctx.inputs
     samples = inp.config.export.arm_parity_samples
@@ -46,15 +47,14 @@ def arm_parity_stage(ctx: StageContext, artifact: Path, precision: str, referenc
         return {"status": "skipped", "reason": f"Arm emulator {ready.reason}; run `edgekd emulator setup`"}
     cpu = qemu_cpu_for(inp.profile)
     key_in = {"artifact": sha256_file(artifact), "samples": samples, "cpu": cpu, "emulator": ready.key,
-              "data": inp.data.cache_digest}  # fmt: skip
-    key = ctx.cache.key(key_in)
-    hit = ctx.cache.lookup("arm-parity", key)
-    if hit is None:
+              "data": ctx.data_key}  # fmt: skip
+
+    def produce(tmp: Path) -> None:
         test = inp.data.test.subset(samples)
         x = inp.data.to_tensor(test.x).numpy()
         with ctx.progress.task(f"Arm parity {artifact.name} on emulated {cpu} ({len(test)} images)", total=None):
             result = arm_parity(artifact, x, reference[: len(test)], test.y, QemuRunner(cpu=cpu))
-        with ctx.cache.produce("arm-parity", key, key_in) as tmp:
-            (tmp / "arm_parity.json").write_text(json.dumps({"status": "checked", **result.to_json()}, indent=2))
-        hit = ctx.cache.path("arm-parity", key)
+        (tmp / "arm_parity.json").write_text(json.dumps({"status": "checked", **result.to_json()}, indent=2))
+
+    hit = ctx.runner.run(StageSpec("arm-parity", key_in, produce))
     return json.loads((hit / "arm_parity.json").read_text())

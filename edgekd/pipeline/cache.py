@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -19,6 +20,32 @@ from pathlib import Path
 from edgekd.core.hashing import sha256_json
 
 log = logging.getLogger(__name__)
+
+#: The temporary names edgekd itself makes: a stage's folder (``tempfile.mkdtemp(prefix=".<stage>-")``) and
+#: atomic writes / artifact copies (``.<name>.<random>.tmp``, ``.<name>.tmp``). Nothing else is ever removed.
+_STAGE_TMP = re.compile(r"^\.[A-Za-z0-9_.-]+-[a-z0-9_]{8}$")
+_FILE_TMP = re.compile(r"^\..+\.tmp$")
+
+
+def remove_interrupted(out_dir: Path) -> list[Path]:
+    """Remove what an interrupted (killed) run of ``out_dir`` left half-written; return what was removed.
+
+    Looks only at edgekd's own temporary names in ``out_dir``, ``out_dir/.stages`` and ``out_dir/artifacts``.
+    """
+    removed = []
+    places = ((out_dir / ".stages", _STAGE_TMP), (out_dir, _FILE_TMP), (out_dir / ".stages", _FILE_TMP),
+              (out_dir / "artifacts", _FILE_TMP))  # fmt: skip
+    for folder, pattern in places:
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            if not pattern.match(p.name) or (p / "_complete.json").exists():
+                continue
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+            removed.append(p)
+    if removed:
+        log.warning("removed %d temporary file(s) of an interrupted run under %s", len(removed), out_dir)
+    return removed
 
 
 class StageCache:
@@ -38,7 +65,7 @@ class StageCache:
         p = self.path(stage, key)
         if (p / "_complete.json").exists():
             self.hits.append(stage)
-            log.info("stage %s: cached (%s)", stage, p.name)
+            log.debug("stage %s: cache entry %s", stage, p.name)
             return p
         return None
 

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from pydantic import ValidationError
 from torch import nn
 
-from edgekd.config.build_config import EXAMPLE_FACTORY, BuildConfig
+from edgekd.config.build_config import BuildConfig
 from edgekd.config.loading import format_validation_error
 from edgekd.config.target_profile import TargetProfile
 from edgekd.config.targets import load_target
-from edgekd.core.errors import ConfigError, InputError
+from edgekd.core.errors import ConfigError
 from edgekd.core.hashing import sha256_file, sha256_json
+from edgekd.core.inference import check_fit
 from edgekd.data.bundled import open_dataset
 from edgekd.data.datasets import DatasetBundle
 from edgekd.data.validation import check_finite_weights, check_output_dir
+from edgekd.models.example_weights import teacher_weights_path
 
 log = logging.getLogger(__name__)
 
@@ -44,44 +45,7 @@ def make_config(**values: object) -> BuildConfig:
 
 
 def teacher_weights(config: BuildConfig) -> Path:
-    if config.teacher.weights is not None:
-        return config.teacher.weights
-    if config.teacher.factory == EXAMPLE_FACTORY:
-        from edgekd.models.teacher_training import TEACHER_CHECKPOINT
-
-        if not TEACHER_CHECKPOINT.exists():
-            raise InputError(f"bundled teacher {TEACHER_CHECKPOINT} is missing; run `edgekd example train-teacher`")
-        return TEACHER_CHECKPOINT
-    raise ConfigError(f"teacher '{config.teacher.factory}' needs --teacher-weights (a state-dict file)")
-
-
-def check_fit(teacher: nn.Module, data: DatasetBundle) -> DatasetBundle:
-    """The dataset's images must go through the teacher and give one logit per class.
-
-    An .npz without ``class_names`` has its class count guessed from the largest label; when the
-    teacher has more logits the teacher's count is the better guess, so the bundle is widened.
-    """
-    x = data.to_tensor(data.test.x[:2])
-    try:
-        with torch.no_grad():
-            out = teacher(x)
-    except Exception as exc:  # any shape error from user code
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(
-            f"dataset images of shape {tuple(data.input_shape)} do not fit the teacher ({first}); "
-            "resize the data or pass the matching teacher"
-        ) from exc
-    counted = data.class_names == tuple(str(i) for i in range(data.num_classes))
-    if out.ndim == 2 and counted and out.shape[1] > data.num_classes:
-        log.info("dataset has no class_names; taking the teacher's %d classes", out.shape[1])
-        return replace(data, class_names=tuple(str(i) for i in range(out.shape[1])))
-    if out.ndim != 2 or out.shape[1] != data.num_classes:
-        basis = " (counted from the largest label)" if counted else ""
-        raise InputError(
-            f"teacher outputs shape {tuple(out.shape)} but the dataset has {data.num_classes} classes{basis}; "
-            "pass a teacher with one logit per class"
-        )
-    return data
+    return teacher_weights_path(config.teacher.factory, config.teacher.weights)
 
 
 def resolve(config: BuildConfig) -> BuildInputs:

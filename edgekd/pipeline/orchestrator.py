@@ -15,16 +15,18 @@ from edgekd.bench.energy import energy_entries, measured_by_artifact
 from edgekd.bench.latency_model import LatencyModel, trace_ops
 from edgekd.bench.precision_compare import compare_precisions
 from edgekd.config.build_config import BuildConfig
+from edgekd.core.evidence import Evidence
 from edgekd.core.hashing import sha256_file
+from edgekd.core.inference import accuracy, predict_logits
 from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
-from edgekd.distill.trainer import accuracy, predict_logits
 from edgekd.gate.rules import evaluate_gate
 from edgekd.models.loading import load_student
 from edgekd.pipeline.arm_parity_stage import arm_parity_stage
-from edgekd.pipeline.cache import StageCache
+from edgekd.pipeline.cache import StageCache, remove_interrupted
 from edgekd.pipeline.inputs import BuildInputs, resolve
 from edgekd.pipeline.qat_stage import QatStage, quantization_record
 from edgekd.pipeline.stages import (
+    DeviceBench,
     StageContext,
     bench_stage,
     copy_artifact,
@@ -71,6 +73,7 @@ def run_build(config: BuildConfig, progress: ProgressReporter = NULL_PROGRESS) -
     started = time.perf_counter()
     inputs = resolve(config)
     out = inputs.out_dir
+    remove_interrupted(out)  # a killed run's temporary folders and files; completed entries stay
     ctx = StageContext(inputs, StageCache(out / ".stages"), progress)
     profile, data = inputs.profile, inputs.data
     threads = config.bench.threads or profile.budget.threads
@@ -111,9 +114,12 @@ def run_build(config: BuildConfig, progress: ProgressReporter = NULL_PROGRESS) -
     timed("arm_parity", t0)
 
     t0 = time.perf_counter()
+    device = DeviceBench(ctx)
     for rec in exports:
-        rec["bench"] = bench_stage(ctx, Path(rec["cache_path"]), threads)
-    teacher_bench = bench_stage(ctx, Path(teacher_onnx["cache_path"]), threads, "teacher")
+        rec["bench"] = bench_stage(ctx, Path(rec["cache_path"]), threads).to_record()
+        on_device = device.measure(Path(rec["cache_path"]), threads)  # None for a host target or no device
+        rec["device_bench"] = on_device.to_record() if on_device is not None else None
+    teacher_bench = bench_stage(ctx, Path(teacher_onnx["cache_path"]), threads, "teacher").to_record()
     timed("bench", t0)
 
     report = _assemble(ctx, inputs, threads, teacher_acc, student_acc, student, student_file,
@@ -124,6 +130,7 @@ def run_build(config: BuildConfig, progress: ProgressReporter = NULL_PROGRESS) -
     apply_validation(report, validation, out)  # also stores the temperature in each artifact's sidecar
     report["validation"]["energy_breakeven"] = energy_breakeven_section(report)
     timed("validate", t0)
+    report["stages"] = [r.to_json() for r in ctx.runner.records]  # reused or computed, with original times
     report["gate"] = evaluate_gate(report, profile, config.gate.max_accuracy_drop)
     timings["total"] = round(time.perf_counter() - started, 2)
     report["summary"] = summary_line(report)
@@ -161,7 +168,8 @@ def _assemble(
 
     def predicted(net: torch.nn.Module) -> list[dict]:
         ops = trace_ops(net, shape)
-        return [latency_entry(model.predict_ms(ops, p, threads), "p50", "predicted", model.describe(), p, threads)
+        how = model.describe()
+        return [latency_entry(model.predict_ms(ops, p, threads), "p50", Evidence.PREDICTED, how, p, threads)
                 for p in precisions]  # fmt: skip
 
     teacher = {**model_facts(inputs.teacher, shape, inputs.teacher_weights), "accuracy": teacher_acc}
@@ -174,11 +182,14 @@ def _assemble(
         name = f"student-{rec['format']}-{rec['precision']}{Path(rec['file']).suffix}"
         dst = copy_artifact(Path(rec["cache_path"]), artifacts_dir, name)
         lat = _measured(rec["bench"], rec["precision"], threads, name)
+        if rec.get("device_bench"):
+            lat += _measured(rec["device_bench"], rec["precision"], threads, name)
         student_latency += lat
         artifacts.append({
             "name": name, "path": str(dst.relative_to(inputs.out_dir)), "format": rec["format"],
             "precision": rec["precision"], "sha256": sha256_file(dst), "size_bytes": _size(dst),
             "parity": rec["parity"], "arm_parity": rec.get("arm_parity"), "latency": lat, "bench": rec["bench"],
+            "device_bench": rec.get("device_bench"),
             "primary": rec is exports[0], "quantization": quantization_record(config, rec),
         })  # fmt: skip
     student_pt = copy_artifact(student_file, artifacts_dir, "student.pt")

@@ -32,6 +32,8 @@ import torch
 from torch import nn
 
 from edgekd.config.build_config import BuildConfig
+from edgekd.core.inference import run_chunked
+from edgekd.core.stage import StageSpec
 from edgekd.distill.qat_run import QatResult, QatSettings
 from edgekd.distill.trainer import TrainSettings
 from edgekd.pipeline.stages import StageContext, teacher_logits
@@ -96,7 +98,7 @@ class QatStage:
         return {
             "model": self.student_key,
             "teacher": inp.teacher_key,
-            "data": inp.data.cache_digest,
+            "data": self.ctx.data_key,
             "format": fmt,
             "family": FAMILIES.get(fmt, fmt),
             "quantization": cfg.quantization.model_dump(mode="json"),
@@ -134,28 +136,27 @@ class QatStage:
         inp, cfg = self.ctx.inputs, self.ctx.inputs.config
         stage = f"qat-{fmt}-int8"
         key_in = self._key_inputs(fmt)
-        key = self.ctx.cache.key(key_in)
-        hit = self.ctx.cache.lookup(stage, key)
-        if hit is None:
+
+        def produce(tmp: Path) -> None:
             result = self._train(fmt)
             data = inp.data
             test = data.test.subset(cfg.export.parity_samples)
             x = data.to_tensor(test.x).numpy()
-            with self.ctx.cache.produce(stage, key, key_in) as tmp:
-                with self.ctx.progress.task(f"export {fmt} int8 (QAT)", total=None):
-                    fake_quant = quantized_logits(result.model, x)  # before export: exporters may trace the module
-                    art = export_result(result, self.ctx.example, tmp, SidecarInfo.from_bundle(data),
-                                        inp.profile.onnx_opset)  # fmt: skip
-                with self.ctx.progress.task(f"parity {fmt} int8 QAT ({len(test)} images)", total=None):
-                    run = get_exporter(fmt).load_runtime(art, threads=max(1, torch.get_num_threads()))
-                    logits = np.concatenate([run(x[i : i + 256]) for i in range(0, len(x), 256)])
-                    fp32 = compare_logits(logits, self.reference[: len(test)], test.y)
-                    fq = compare_logits(logits, fake_quant, test.y)
-                described = self._describe(result, art.meta.get("quantization"), fp32.to_json())
-                record = {"file": Path(art.path).name, "format": fmt, "precision": "int8", "parity": fq.to_json(),
-                          "quantization": described}  # fmt: skip
-                (tmp / "export.json").write_text(json.dumps(record, indent=2))
-            hit = self.ctx.cache.path(stage, key)
+            with self.ctx.progress.task(f"export {fmt} int8 (QAT)", total=None):
+                fake_quant = quantized_logits(result.model, x)  # before export: exporters may trace the module
+                art = export_result(result, self.ctx.example, tmp, SidecarInfo.from_bundle(data),
+                                    inp.profile.onnx_opset)  # fmt: skip
+            with self.ctx.progress.task(f"parity {fmt} int8 QAT ({len(test)} images)", total=None):
+                run = get_exporter(fmt).load_runtime(art, threads=max(1, torch.get_num_threads()))
+                logits = run_chunked(run, x)
+                fp32 = compare_logits(logits, self.reference[: len(test)], test.y)
+                fq = compare_logits(logits, fake_quant, test.y)
+            described = self._describe(result, art.meta.get("quantization"), fp32.to_json())
+            record = {"file": Path(art.path).name, "format": fmt, "precision": "int8", "parity": fq.to_json(),
+                      "quantization": described}  # fmt: skip
+            (tmp / "export.json").write_text(json.dumps(record, indent=2))
+
+        hit = self.ctx.runner.run(StageSpec(stage, key_in, produce))
         record = json.loads((hit / "export.json").read_text())
         record["cache_path"] = str(hit / record["file"])
         return record

@@ -12,7 +12,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +20,19 @@ import torch
 from torch import nn
 
 from edgekd.bench.latency_model import LatencyModel, count_macs, trace_ops
+from edgekd.bench.runner_base import BenchSettings
+from edgekd.bench.stage import BenchResult, BenchStage
 from edgekd.config.target_profile import host_cpu_name
-from edgekd.core.errors import BudgetUnreachableError, ConfigError
+from edgekd.core.errors import BudgetUnreachableError, ConfigError, RunnerError, ToolchainError
 from edgekd.core.hashing import sha256_file
+from edgekd.core.inference import predict_logits
 from edgekd.core.progress import ProgressReporter
-from edgekd.distill.trainer import TrainSettings, predict_logits, train
+from edgekd.core.stage import StageSpec
+from edgekd.distill.trainer import TrainSettings, train
 from edgekd.models.loading import load_student, save_student
 from edgekd.pipeline.cache import StageCache
 from edgekd.pipeline.inputs import BuildInputs
+from edgekd.pipeline.stage_runner import StageRunner
 from edgekd.prune.budget_search import SearchResult, search_measured, search_ratio
 from edgekd.prune.pruner import PruneResult, PruneSettings, calibration_batches
 from edgekd.prune.sensitivity import refine, refine_measured
@@ -42,6 +47,10 @@ class StageContext:
     inputs: BuildInputs
     cache: StageCache
     progress: ProgressReporter
+    runner: StageRunner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.runner = StageRunner(self.cache, self.progress)
 
     @property
     def example(self) -> torch.Tensor:
@@ -51,6 +60,11 @@ class StageContext:
     def input_shape(self) -> tuple[int, ...]:
         return (1, *self.inputs.data.input_shape)
 
+    @property
+    def data_key(self) -> str:
+        """The data as models see it: the arrays' digest and every preprocessing field (normalisation, size, ...)."""
+        return self.inputs.data.cache_digest
+
 
 def _read_json(path: Path) -> dict:
     return json.loads(path.read_text())
@@ -59,17 +73,16 @@ def _read_json(path: Path) -> dict:
 def teacher_logits(ctx: StageContext, split: str, max_samples: int | None = None) -> np.ndarray:
     """Teacher logits on a split, cached by teacher and data hashes."""
     inp = ctx.inputs
-    key_in = {"teacher": inp.teacher_key, "data": inp.data.cache_digest, "split": split, "n": max_samples}
-    key = ctx.cache.key(key_in)
-    hit = ctx.cache.lookup(f"teacher-logits-{split}", key)
-    if hit is None:
+    key_in = {"teacher": inp.teacher_key, "data": ctx.data_key, "split": split, "n": max_samples}
+
+    def produce(tmp: Path) -> None:
         part = getattr(inp.data, split).subset(max_samples)
-        with ctx.cache.produce(f"teacher-logits-{split}", key, key_in) as tmp:
-            with ctx.progress.task(f"teacher logits ({split}, {len(part)} images)", total=None):
-                logits = predict_logits(inp.teacher, inp.data, part, device=inp.config.device)
-            # fp16 keeps the training-set cache small; evaluation splits stay exact
-            np.save(tmp / "logits.npy", logits.astype(np.float16 if split == "train" else np.float32))
-        hit = ctx.cache.path(f"teacher-logits-{split}", key)
+        with ctx.progress.task(f"teacher logits ({split}, {len(part)} images)", total=None):
+            logits = predict_logits(inp.teacher, inp.data, part, device=inp.config.device)
+        # fp16 keeps the training-set cache small; evaluation splits stay exact
+        np.save(tmp / "logits.npy", logits.astype(np.float16 if split == "train" else np.float32))
+
+    hit = ctx.runner.run(StageSpec(f"teacher-logits-{split}", key_in, produce))
     return np.load(hit / "logits.npy").astype(np.float32)
 
 
@@ -127,11 +140,10 @@ def prune_stage(ctx: StageContext) -> tuple[Path, dict]:
         "refine": refine_on,
         "round_to": profile.prune.round_to,
         "measured_on": host_cpu_name() if measured else None,
-        "data": inp.data.cache_digest if refine_on or settings.needs_gradients else None,
+        "data": ctx.data_key if refine_on or settings.needs_gradients else None,
     }
-    key = ctx.cache.key(key_in)
-    hit = ctx.cache.lookup("prune", key)
-    if hit is None:
+
+    def produce(tmp: Path) -> None:
         precision, threads = profile.primary.precision, profile.budget.threads
 
         def latency(m: nn.Module) -> float:
@@ -147,27 +159,27 @@ def prune_stage(ctx: StageContext) -> tuple[Path, dict]:
         result, final_ms, refinement = found.result, found.latency_ms, None
         if refine_on:
             result, final_ms, refinement = _refine(ctx, settings, latency, measure, found)
-        with ctx.cache.produce("prune", key, key_in) as tmp:
-            save_student(result.model, tmp / "student.pt", inp.config.teacher.factory)
-            record = {
-                "ratio": result.ratio,
-                "predicted_ms": latency(result.model),
-                "measured_ms": final_ms if found.rounds else None,
-                "measure_rounds": found.rounds,
-                "target_ms": found.target_ms,
-                "precision": precision,
-                "threads": threads,
-                "importance": cfg.importance,
-                "round_to": profile.prune.round_to,
-                "latency_model": model.describe(),
-                "channels": result.channels,
-                "uniform_ratio": found.result.ratio,
-                "refine": refine_on,
-                "refinement": refinement,
-                "evaluated": found.evaluated,
-            }
-            (tmp / "prune.json").write_text(json.dumps(record, indent=2))
-        hit = ctx.cache.path("prune", key)
+        save_student(result.model, tmp / "student.pt", inp.config.teacher.factory)
+        record = {
+            "ratio": result.ratio,
+            "predicted_ms": latency(result.model),
+            "measured_ms": final_ms if found.rounds else None,
+            "measure_rounds": found.rounds,
+            "target_ms": found.target_ms,
+            "precision": precision,
+            "threads": threads,
+            "importance": cfg.importance,
+            "round_to": profile.prune.round_to,
+            "latency_model": model.describe(),
+            "channels": result.channels,
+            "uniform_ratio": found.result.ratio,
+            "refine": refine_on,
+            "refinement": refinement,
+            "evaluated": found.evaluated,
+        }
+        (tmp / "prune.json").write_text(json.dumps(record, indent=2))
+
+    hit = ctx.runner.run(StageSpec("prune", key_in, produce))
     return hit / "student.pt", _read_json(hit / "prune.json")
 
 
@@ -219,11 +231,10 @@ def distill_stage(ctx: StageContext, pruned: Path) -> tuple[Path, dict]:
     inp, cfg = ctx.inputs, ctx.inputs.config.distill
     if cfg.teachers or cfg.assistant is not None:
         raise ConfigError("distill.teachers and distill.assistant are for `edgekd distill`; the build uses one teacher")
-    key_in = {"student": sha256_file(pruned), "teacher": inp.teacher_key, "data": inp.data.cache_digest,
+    key_in = {"student": sha256_file(pruned), "teacher": inp.teacher_key, "data": ctx.data_key,
               "distill": cfg.model_dump(mode="json", exclude={"checkpoint_dir", "resume"})}  # fmt: skip
-    key = ctx.cache.key(key_in)
-    hit = ctx.cache.lookup("distill", key)
-    if hit is None:
+
+    def produce(tmp: Path) -> None:
         student = load_student(pruned, inp.config.teacher.factory)
         loss = make_loss(cfg, inp.teacher, student, ctx.inputs.data.to_tensor(inp.data.test.x[:2]))
         paths = loss.feature_paths()["teacher"]
@@ -241,16 +252,16 @@ def distill_stage(ctx: StageContext, pruned: Path) -> tuple[Path, dict]:
         )  # fmt: skip
         names = "+".join(cfg.losses) or "ce"
         result = train(student, inp.data, settings, loss, soft, ctx.progress, f"distill ({names})", teacher=inp.teacher)
-        with ctx.cache.produce("distill", key, key_in) as tmp:
-            save_student(student, tmp / "student.pt", inp.config.teacher.factory)
-            record = {"best_val_accuracy": result.best_val_accuracy, "epochs_run": result.epochs_run,
-                      "initial_val_accuracy": result.initial_val_accuracy, "best_epoch": result.best_epoch,
-                      "history": result.history, "seconds": result.seconds, "loss": names,
-                      "losses": cfg.losses, "weight_ce": cfg.weight_ce,
-                      "temperature": cfg.temperature, "alpha": cfg.alpha, "labeled_images": result.labeled,
-                      "unlabeled_images": result.unlabeled, "device": result.device}  # fmt: skip
-            (tmp / "distill.json").write_text(json.dumps(record, indent=2))
-        hit = ctx.cache.path("distill", key)
+        save_student(student, tmp / "student.pt", inp.config.teacher.factory)
+        record = {"best_val_accuracy": result.best_val_accuracy, "epochs_run": result.epochs_run,
+                  "initial_val_accuracy": result.initial_val_accuracy, "best_epoch": result.best_epoch,
+                  "history": result.history, "seconds": result.seconds, "loss": names,
+                  "losses": cfg.losses, "weight_ce": cfg.weight_ce,
+                  "temperature": cfg.temperature, "alpha": cfg.alpha, "labeled_images": result.labeled,
+                  "unlabeled_images": result.unlabeled, "device": result.device}  # fmt: skip
+        (tmp / "distill.json").write_text(json.dumps(record, indent=2))
+
+    hit = ctx.runner.run(StageSpec("distill", key_in, produce))
     return hit / "student.pt", _read_json(hit / "distill.json")
 
 
@@ -265,57 +276,68 @@ def export_stage(
     inp, cfg = ctx.inputs, ctx.inputs.config.export
     name = f"{fmt}-{precision}"
     key_in = {"model": model_key, "format": fmt, "precision": precision, "parity": reference is not None,
-              "opset": inp.profile.onnx_opset, "export": cfg.model_dump(), "data": inp.data.cache_digest}  # fmt: skip
-    key = ctx.cache.key(key_in)
-    hit = ctx.cache.lookup(f"export-{name}", key)
-    if hit is None:
+              "opset": inp.profile.onnx_opset, "export": cfg.model_dump(), "data": ctx.data_key}  # fmt: skip
+
+    def produce(tmp: Path) -> None:
         exporter = get_exporter(fmt)
         data = inp.data
         calib = data.to_tensor(data.train.subset(cfg.calibration_samples).x[:]).numpy()
         info = SidecarInfo.from_bundle(data)
-        with ctx.cache.produce(f"export-{name}", key, key_in) as tmp:
-            with ctx.progress.task(f"export {fmt} {precision}", total=None):
-                art = exporter.export(model, ctx.example, precision, tmp, info, calib, inp.profile.onnx_opset)
-            record = {"file": Path(art.path).name, "format": fmt, "precision": precision, "parity": None}
-            if reference is not None:
-                test = data.test.subset(cfg.parity_samples)
-                with ctx.progress.task(f"parity {fmt} {precision} ({len(test)} images)", total=None):
-                    run = exporter.load_runtime(art, threads=max(1, torch.get_num_threads()))
-                    x = data.to_tensor(test.x).numpy()
-                    record["parity"] = check_parity(run, x, reference[: len(test)], test.y).to_json()
-            (tmp / "export.json").write_text(json.dumps(record, indent=2))
-        hit = ctx.cache.path(f"export-{name}", key)
+        with ctx.progress.task(f"export {fmt} {precision}", total=None):
+            art = exporter.export(model, ctx.example, precision, tmp, info, calib, inp.profile.onnx_opset)
+        record = {"file": Path(art.path).name, "format": fmt, "precision": precision, "parity": None}
+        if reference is not None:
+            test = data.test.subset(cfg.parity_samples)
+            with ctx.progress.task(f"parity {fmt} {precision} ({len(test)} images)", total=None):
+                run = exporter.load_runtime(art, threads=max(1, torch.get_num_threads()))
+                x = data.to_tensor(test.x).numpy()
+                record["parity"] = check_parity(run, x, reference[: len(test)], test.y).to_json()
+        (tmp / "export.json").write_text(json.dumps(record, indent=2))
+
+    hit = ctx.runner.run(StageSpec(f"export-{name}", key_in, produce))
     record = _read_json(hit / "export.json")
     record["cache_path"] = str(hit / record["file"])
     return record
 
 
-def bench_stage(ctx: StageContext, artifact_path: Path, threads: int, who: str = "student") -> dict:
-    """Measure an artifact's latency on this machine (warm-up, N timed runs)."""
-    from edgekd.bench.energy import figure_from_script
-    from edgekd.bench.local_runner import LocalRunner
-    from edgekd.bench.runner_base import BenchSettings
-    from edgekd.bench.stats import summarize
-
+def _bench_settings(ctx: StageContext, threads: int) -> BenchSettings:
     cfg = ctx.inputs.config.bench
-    key_in = {"artifact": sha256_file(artifact_path), "bench": cfg.model_dump(), "threads": threads}
-    key = ctx.cache.key(key_in)
-    hit = ctx.cache.lookup("bench", key)
-    if hit is None:
-        settings = BenchSettings(threads=threads, warmup=cfg.warmup, runs=cfg.runs)
-        label = f"bench {who} {artifact_path.name} ({cfg.runs} runs)"
-        with ctx.progress.task(label, total=None), LocalRunner() as runner:
-            result = runner.run(runner.push(artifact_path), settings)
-        stats = summarize(result.samples_ms, result.init_ms)
-        with ctx.cache.produce("bench", key, key_in) as tmp:
-            record = {"stats": stats.to_json(), "runtime": result.runtime, "evidence": result.evidence,
-                      "threads": threads, "peak_rss_bytes": result.peak_rss_bytes}  # fmt: skip
-            sensed = figure_from_script(result.extra, len(result.samples_ms))  # None without a power sensor
-            if sensed is not None:
-                record["energy"] = sensed.to_json()
-            (tmp / "bench.json").write_text(json.dumps(record, indent=2))
-        hit = ctx.cache.path("bench", key)
-    return _read_json(hit / "bench.json")
+    return BenchSettings(threads=threads, warmup=cfg.warmup, runs=cfg.runs)
+
+
+def bench_stage(ctx: StageContext, artifact_path: Path, threads: int, who: str = "student") -> BenchResult:
+    """Time an artifact on this machine (``local`` runner: warm-up, N timed runs, ``measured-host``)."""
+    stage = BenchStage(artifact_path, sha256_file(artifact_path), ctx.inputs.profile, _bench_settings(ctx, threads),
+                       "local", who)  # fmt: skip
+    return ctx.runner.run(stage)
+
+
+class DeviceBench:
+    """Time artifacts with the profile's own runner when it is not this machine (``measured-device``).
+
+    The first failure to reach the device (no address configured, connection refused, ...) is logged once
+    and the build goes on without device figures: the gate then uses the best remaining evidence
+    (``predicted`` for a target that is not this machine).
+    """
+
+    def __init__(self, ctx: StageContext) -> None:
+        self.ctx = ctx
+        self.kind = ctx.inputs.profile.runner.kind
+        self.unreachable: str | None = None if self.kind != "local" else "the target is this machine"
+
+    def measure(self, artifact_path: Path, threads: int, who: str = "student") -> BenchResult | None:
+        if self.unreachable is not None:
+            return None
+        profile = self.ctx.inputs.profile
+        stage = BenchStage.for_profile(artifact_path, sha256_file(artifact_path), profile,
+                                       _bench_settings(self.ctx, threads), who)  # fmt: skip
+        try:
+            return self.ctx.runner.run(stage)
+        except (RunnerError, ToolchainError, ConfigError, ImportError) as exc:  # ImportError: no boards extra
+            self.unreachable = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning("%s: %s runner unreachable (%s); no device figures, the gate uses predicted latency",
+                        profile.name, self.kind, self.unreachable)  # fmt: skip
+            return None
 
 
 def model_facts(model: nn.Module, input_shape: tuple[int, ...], size_file: Path | None = None) -> dict:

@@ -16,8 +16,10 @@ import torch
 from torch import nn
 
 from edgekd.core.atomic import atomic_write_text
+from edgekd.core.evidence import Evidence
 from edgekd.core.hashing import sha256_file
-from edgekd.distill.trainer import predict_logits
+from edgekd.core.inference import predict_logits, run_chunked
+from edgekd.core.stage import StageSpec
 from edgekd.gate.evidence import best_latency
 from edgekd.pipeline.stages import StageContext
 from edgekd.validate.corruptions import CORRUPTIONS, SEVERITIES, corruption_suite
@@ -41,30 +43,27 @@ def split_logits(
 ) -> np.ndarray:
     """``model``'s logits on the first ``n`` images of ``split``, cached by model and data."""
     data = ctx.inputs.data
-    key_in = {"model": model_key, "data": data.cache_digest, "split": split, "n": n}
+    key_in = {"model": model_key, "data": ctx.data_key, "split": split, "n": n}
     stage = f"logits-{who}-{split}"
-    key = ctx.cache.key(key_in)
-    hit = ctx.cache.lookup(stage, key)
-    if hit is None:
+
+    def produce(tmp: Path) -> None:
         part = getattr(data, split).subset(n)
         label = f"{who} logits ({split}, {len(part)} images)"
         with ctx.progress.task(label, total=None), torch.inference_mode():
             logits = predict_logits(model, data, part).astype(np.float32)
-        with ctx.cache.produce(stage, key, key_in) as tmp:
-            np.save(tmp / "logits.npy", logits)
-        hit = ctx.cache.path(stage, key)
-    return np.load(hit / "logits.npy")
+        np.save(tmp / "logits.npy", logits)
+
+    return ctx.runner.run(StageSpec(stage, key_in, produce, lambda hit: np.load(hit / "logits.npy")))
 
 
 def corruption_logits(ctx: StageContext, model: nn.Module, model_key: str, who: str) -> dict[str, np.ndarray]:
     """``model``'s logits on the clean and corrupted first :data:`CORRUPTION_SAMPLES` test images, cached."""
     data = ctx.inputs.data
-    key_in = {"model": model_key, "data": data.cache_digest, "n": CORRUPTION_SAMPLES, "seed": CORRUPTION_SEED,
+    key_in = {"model": model_key, "data": ctx.data_key, "n": CORRUPTION_SAMPLES, "seed": CORRUPTION_SEED,
               "corruptions": list(CORRUPTIONS), "severities": list(SEVERITIES)}  # fmt: skip
     stage = f"corruptions-{who}"
-    key = ctx.cache.key(key_in)
-    hit = ctx.cache.lookup(stage, key)
-    if hit is None:
+
+    def produce(tmp: Path) -> None:
         test = data.test.subset(CORRUPTION_SAMPLES)
         variants = {"clean": test.x, **corruption_suite(test.x, seed=CORRUPTION_SEED)}
         out = {}
@@ -72,9 +71,9 @@ def corruption_logits(ctx: StageContext, model: nn.Module, model_key: str, who: 
         with ctx.progress.task(label, total=None), torch.inference_mode():
             for name, x in variants.items():
                 out[name] = predict_logits(model, data, type(test)(x, test.y)).astype(np.float32)
-        with ctx.cache.produce(stage, key, key_in) as tmp:
-            np.savez(tmp / "logits.npz", **out)
-        hit = ctx.cache.path(stage, key)
+        np.savez(tmp / "logits.npz", **out)
+
+    hit = ctx.runner.run(StageSpec(stage, key_in, produce))
     with np.load(hit / "logits.npz") as z:
         return {k: z[k] for k in z.files}
 
@@ -86,28 +85,27 @@ def artifact_logits(ctx: StageContext, rec: dict, name: str) -> ArtifactLogits:
 
     data, n = ctx.inputs.data, min(ctx.inputs.config.export.parity_samples or ARTIFACT_SAMPLES, ARTIFACT_SAMPLES)
     path = Path(rec["cache_path"])
-    key_in = {"artifact": sha256_file(path), "data": data.cache_digest, "n": n}
+    key_in = {"artifact": sha256_file(path), "data": ctx.data_key, "n": n}
     stage = f"runtime-logits-{rec['format']}-{rec['precision']}"
-    key = ctx.cache.key(key_in)
-    hit = ctx.cache.lookup(stage, key)
-    if hit is None:
+
+    def produce(tmp: Path) -> None:
         test = data.test.subset(n)
         exporter = get_exporter(rec["format"])
         with ctx.progress.task(f"validate {name} in its runtime ({len(test)} images)", total=None):
             run = exporter.load_runtime(Artifact.from_file(path, rec["format"], "export"),
                                         threads=max(1, torch.get_num_threads()))  # fmt: skip
             x = data.to_tensor(test.x).numpy()
-            logits = np.concatenate([run(x[i : i + 256]) for i in range(0, len(x), 256)])
-        with ctx.cache.produce(stage, key, key_in) as tmp:
-            np.save(tmp / "logits.npy", logits.astype(np.float32))
-        hit = ctx.cache.path(stage, key)
+            logits = run_chunked(run, x)
+        np.save(tmp / "logits.npy", logits.astype(np.float32))
+
+    hit = ctx.runner.run(StageSpec(stage, key_in, produce))
     runtime = (rec.get("bench") or {}).get("runtime") or rec["format"]
     return ArtifactLogits(name, runtime, np.load(hit / "logits.npy"))
 
 
 def _teacher_ms(report: dict) -> tuple[float, str]:
     stat = report["budget"]["stat"]
-    measured = [e for e in report["teacher"]["latency"] if e["evidence"] != "predicted"]
+    measured = [e for e in report["teacher"]["latency"] if e["evidence"] != Evidence.PREDICTED]
     entry = next((e for e in measured if e["stat"] == stat), measured[0] if measured else None)
     if entry is None:
         entry = report["teacher"]["latency"][0]

@@ -5,7 +5,7 @@ Every figure carries where it came from (evidence level; for energy also basis a
 
 from __future__ import annotations
 
-from edgekd.report.html_renderer import _e, _num, _pct, _table
+from edgekd.report.html_table import _e, _num, _pct, _table
 from edgekd.report.markdown_renderer import breakeven_sentence
 
 

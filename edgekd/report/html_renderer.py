@@ -9,8 +9,8 @@ Example:
 
 from __future__ import annotations
 
-from html import escape
-
+from edgekd.report.html_deployment import render_deployment
+from edgekd.report.html_table import _e, _num, _pct, _table
 from edgekd.report.markdown_renderer import summary_line
 from edgekd.report.plots import render_plots
 
@@ -35,28 +35,6 @@ document.addEventListener("DOMContentLoaded", function () {
   document.body.setAttribute("data-plots", String(drawn.length) + "/" + String(figs.length));
 });
 """
-
-
-def _e(value: object) -> str:
-    return escape(str(value))
-
-
-def _pct(v: float | None, digits: int = 2) -> str:
-    return "-" if v is None else f"{100 * v:.{digits}f} %"
-
-
-def _num(v: float | None, fmt: str = ".4g") -> str:
-    return "-" if v is None else format(v, fmt)
-
-
-def _table(head: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
-    numeric = numeric or set()
-    th = "".join(f"<th>{_e(h)}</th>" for h in head)
-    body = "".join(
-        "<tr>" + "".join(f"<td{' class=n' if i in numeric else ''}>{c}</td>" for i, c in enumerate(row)) + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _warnings(r: dict) -> str:
@@ -133,7 +111,6 @@ def _validation(r: dict) -> str:
 
 def render_html(r: dict) -> str:
     """The whole page as one string."""
-    from edgekd.report.html_deployment import render_deployment  # imports this module's helpers
 
     title = f"edgekd deployment report: {r['target']['name']}"
     figures = "".join(

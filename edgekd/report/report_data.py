@@ -1,4 +1,4 @@
-"""report.json: a documented, versioned schema (see docs/report-schema.md).
+"""report.json: a documented, versioned schema (docs/report-schema.md, typed by :class:`BuildReport`).
 
 Every latency figure is a :func:`latency_entry` carrying its evidence level, so a reader always
 knows whether a number was measured on the device, under emulation, on the host, or predicted.
@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgekd.core.errors import InputError
+from pydantic import ValidationError
 
-SCHEMA_VERSION = "1.0"
-EVIDENCE_LEVELS = ("measured-device", "measured-emulated", "measured-host", "predicted")
+from edgekd.config.loading import format_validation_error
+from edgekd.core.errors import InputError
+from edgekd.core.evidence import EVIDENCE_LEVELS
+from edgekd.report.build_report import SCHEMA_VERSION, BuildReport
 
 
 def latency_entry(
@@ -34,16 +36,44 @@ def latency_entry(
     return entry
 
 
-def load_report(path: Path) -> dict:
-    """Read a report.json, refusing other schema versions with an upgrade message."""
+def read_json_file(path: Path, what: str = "report.json") -> object:
+    """Parse a JSON file, with a one-line error for a missing, binary, non-UTF-8 or non-JSON file."""
     try:
-        report = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path} is not a readable report.json ({exc})") from exc
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(
+            f"{path} is not a readable {what} ({exc.strerror or exc}); pass the file `edgekd build` wrote"
+        ) from exc
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path} is not a {what}: not UTF-8 text (byte {exc.start}); pass the file `edgekd build` wrote"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{path} is not a {what}: not JSON ({exc.msg}, line {exc.lineno}); pass the file `edgekd build` wrote"
+        ) from exc
+
+
+def validate_report(report: object, source: str) -> dict:
+    """``report`` checked against :class:`BuildReport`; returns it as a plain dict, as written.
+
+    Another ``schema_version`` gets the upgrade message; any other mismatch a one-line error naming the field.
+    """
     version = report.get("schema_version") if isinstance(report, dict) else None
     if version != SCHEMA_VERSION:
         raise InputError(
-            f"{path} has report schema {version!r}, this edgekd reads {SCHEMA_VERSION!r}; "
+            f"{source} has report schema {version!r}, this edgekd reads {SCHEMA_VERSION!r}; "
             "re-run `edgekd build` to regenerate it"
         )
-    return report
+    try:
+        return BuildReport.model_validate(report).model_dump(mode="json", exclude_unset=True)
+    except ValidationError as exc:
+        message = format_validation_error(exc, BuildReport, source)
+        raise InputError(f"{message}; re-run `edgekd build` to regenerate it") from exc
+
+
+def load_report(path: Path) -> dict:
+    """Read and validate a report.json (see :class:`~edgekd.report.build_report.BuildReport`)."""
+    return validate_report(read_json_file(path), str(path))

@@ -21,8 +21,8 @@ import torch
 from edgekd.config.build_config import EXAMPLE_FACTORY
 from edgekd.config.targets import TARGETS_DIR
 from edgekd.models.example_teacher import example_teacher
+from edgekd.models.example_weights import TEACHER_CHECKPOINT
 from edgekd.models.loading import save_student
-from edgekd.models.teacher_training import TEACHER_CHECKPOINT
 
 SPLITS = ("train", "val", "test")
 N_PER_SPLIT = 6

@@ -7,7 +7,7 @@ import pytest
 
 from edgekd.cli.main import main
 from edgekd.config.targets import TARGETS_DIR
-from edgekd.models.teacher_training import TEACHER_CHECKPOINT
+from edgekd.models.example_weights import TEACHER_CHECKPOINT
 
 
 def run(capsys, *args: str) -> tuple[int, str]:

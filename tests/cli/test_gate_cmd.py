@@ -189,4 +189,4 @@ def test_report_without_a_target_name_exits_2(capsys, tmp_path):
     report = make_report()
     del report["target"]
     code, _, err = run(capsys, write_report(tmp_path, report))
-    assert code == 2 and "lacks 'target.name'" in err
+    assert code == 2 and "required key 'target' is missing" in err and len(err.strip().splitlines()) == 1

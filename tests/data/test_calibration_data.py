@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from edgekd.data.bundled import CALIBRATION_DIR
-from edgekd.data.datasets import DatasetBundle, Split, load_dataset
+from edgekd.data.dataset_files import load_dataset
+from edgekd.data.datasets import DatasetBundle, Split
 
 DATA_DIR = CALIBRATION_DIR / "fashion-mnist"
 MANIFEST = json.loads((DATA_DIR / "MANIFEST.json").read_text())

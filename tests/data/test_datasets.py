@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from edgekd.core.errors import InputError
-from edgekd.data.datasets import load_dataset
+from edgekd.data.dataset_files import load_dataset
 
 
 def _write_folder(root, size=(12, 12), mode="L"):

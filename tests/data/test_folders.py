@@ -4,7 +4,7 @@ from PIL import Image
 
 from edgekd.config.preprocess import PreprocessConfig
 from edgekd.core.errors import InputError
-from edgekd.data.datasets import load_dataset
+from edgekd.data.dataset_files import load_dataset
 from edgekd.data.images import LazyImages, decode
 from tests.data.image_factory import KINDS, write_folder, write_image
 

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from edgekd.config.preprocess import PreprocessConfig
-from edgekd.data.datasets import load_dataset
+from edgekd.data.dataset_files import load_dataset
 from edgekd.data.images import LazyImages
 from edgekd.data.loader import batch_loader, concat_splits
 from edgekd.distill.teacher_cache import compute_teacher_cache

@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from edgekd.config.build_config import BuildConfig
 from edgekd.config.preprocess import PreprocessConfig
 from edgekd.data.bundled import EXAMPLE_PREPROCESS, example_preprocess
-from edgekd.data.datasets import load_dataset
+from edgekd.data.dataset_files import load_dataset
 
 
 def _npz(path, mean=None, x=None):

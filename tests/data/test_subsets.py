@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgekd.data.datasets import Split, load_dataset
+from edgekd.data.dataset_files import load_dataset
+from edgekd.data.datasets import Split
 from edgekd.data.subsets import stratified_indices
 
 

@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from edgekd.core.errors import InputError
+from edgekd.core.inference import predict_logits
 from edgekd.distill.checkpoint import CHECKPOINT_NAME
-from edgekd.distill.trainer import TrainSettings, predict_logits, train
+from edgekd.distill.trainer import TrainSettings, train
 from edgekd.models.example_teacher import ResidualCNN
 
 

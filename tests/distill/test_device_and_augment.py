@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from edgekd.config.build_config import AugmentConfig
+from edgekd.core.device import resolve_device
 from edgekd.core.errors import ConfigError
 from edgekd.data.datasets import DatasetBundle, Split
 from edgekd.distill.augment import augment
-from edgekd.distill.device import resolve_device
 from edgekd.distill.trainer import TrainSettings, train
 from edgekd.models.example_teacher import ResidualCNN
 

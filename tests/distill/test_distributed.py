@@ -194,7 +194,7 @@ def test_one_ddp_step_on_two_gloo_ranks_equals_one_process_on_the_whole_batch(tm
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """512/200 bundled images and a tiny teacher trained briefly on them (so KD has something to teach)."""
-    from edgekd.data.datasets import load_dataset
+    from edgekd.data.dataset_files import load_dataset
     from edgekd.distill.trainer import TrainSettings, train
     from tests.cli.distill_fixtures import tiny_teacher, write_tiny_data
 

@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from edgekd.core.errors import ConfigError
+from edgekd.core.inference import predict_logits
 from edgekd.distill.combined_loss import build_loss
 from edgekd.distill.teacher_cache import TeacherCache, compute_teacher_cache
-from edgekd.distill.trainer import TrainSettings, predict_logits, train
+from edgekd.distill.trainer import TrainSettings, train
 from edgekd.models.example_teacher import ResidualCNN
 
 

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from edgekd.core.errors import ConfigError
+from edgekd.core.inference import accuracy, predict_logits
 from edgekd.data.bundled import example_dataset
-from edgekd.distill.trainer import TrainSettings, accuracy, lr_at, predict_logits, train
+from edgekd.distill.trainer import TrainSettings, lr_at, train
 from edgekd.models.example_teacher import ResidualCNN
 
 

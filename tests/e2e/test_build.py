@@ -7,7 +7,7 @@ import pytest
 
 from edgekd.cli.main import main
 from edgekd.core.hashing import sha256_file
-from edgekd.models.teacher_training import TEACHER_CARD
+from edgekd.models.example_weights import TEACHER_CARD
 
 pytestmark = pytest.mark.slow
 
@@ -73,9 +73,24 @@ def test_every_profile_artifact_exists_with_its_hash_and_parity(build):
 def test_unchanged_rerun_does_no_work(build):
     _, out = build
     first = json.loads((out / "report.json").read_text())
+    # what a kill -9 mid-stage leaves behind: a stage's temp folder, a half-copied artifact, a temp report
+    leftovers = [out / ".stages" / ".distill-k2j4x9ab", out / "artifacts" / ".student.pt.tmp",
+                 out / ".report.json.ab12cd34.tmp"]  # fmt: skip
+    leftovers[0].mkdir()
+    (leftovers[0] / "student.pt").write_bytes(b"half")
+    leftovers[1].write_bytes(b"half")
+    leftovers[2].write_text("{")
     code = main(["build", "--target", "cortex-a76", "--budget-ms", "30", "--out", str(out), *REDUCED])
     second = json.loads((out / "report.json").read_text())
+    assert not any(p.exists() for p in leftovers)
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or (p.parent.name == ".stages"
+                and p.name.startswith("."))]  # fmt: skip
     assert second["lineage"]["computed"] == []
+    assert second["stages"] and all(s["status"] == "reused" for s in second["stages"])
+    # each reused stage reports the time it took when first computed (a reused distill needs no teacher logits)
+    original = {s["name"]: s["seconds"] for s in first["stages"] if s["status"] == "computed"}
+    resumed = {s["name"]: s["computed_seconds"] for s in second["stages"]}
+    assert {"prune", "distill"} <= resumed.keys() and all(resumed[n] == original[n] for n in resumed)
     assert set(second["lineage"]["cache_hits"]) >= {"prune", "distill", "bench"}
     assert second["student"]["accuracy"] == first["student"]["accuracy"]
     assert [a["sha256"] for a in second["artifacts"]] == [a["sha256"] for a in first["artifacts"]]
@@ -130,3 +145,15 @@ def test_energy_entries_and_breakeven_are_in_the_report(build):
     assert be["precision"] == "int8" and be["host_profile"] == "x86-64-host"
     assert be["inferences"] is None or be["inferences"] * be["saved_mj_per_inference"] >= 1000 * be["distill_energy_j"]
     assert "Energy break-even" in (out / "report.md").read_text()
+
+
+def test_report_validates_against_the_committed_schema_and_the_model(build):
+    import jsonschema
+
+    from edgekd.report.build_report import SCHEMA_PATH
+    from edgekd.report.report_data import load_report
+
+    _, out = build
+    report = json.loads((out / "report.json").read_text())
+    jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))
+    assert load_report(out / "report.json") == report  # the model keeps every field the build wrote

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from edgekd.bench.arm_parity import ArmParityResult, arm_outputs, arm_parity
 from edgekd.bench.runner_base import RunResult
 from edgekd.core.errors import InputError, RunnerError
 from edgekd.export import ParityResult, read_sidecar
-from edgekd.export.arm_parity import ArmParityResult, arm_outputs, arm_parity
 
 MIN_ARM_X86_AGREEMENT = 0.99  # the bar for int8 on the test split
 

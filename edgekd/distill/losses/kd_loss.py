@@ -8,6 +8,8 @@ changes.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 
@@ -28,6 +30,11 @@ class KDLoss:
         >>> loss = KDLoss(temperature=4.0, alpha=0.7)
         >>> value = loss(torch.zeros(2, 10), torch.tensor([1, 2]), torch.zeros(2, 10))
     """
+
+    #: What a build wires in (see :func:`edgekd.distill.loss_setup.make_loss`): soft targets at a temperature.
+    needs_features: ClassVar[bool] = False
+    uses_temperature: ClassVar[bool] = True
+    config_options: ClassVar[dict[str, str]] = {}
 
     def __init__(self, temperature: float = 4.0, alpha: float = 0.7) -> None:
         if temperature <= 0:

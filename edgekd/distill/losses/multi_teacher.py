@@ -14,6 +14,7 @@ Modes of :func:`combine_teachers` (per sample b, teacher i, probabilities at tem
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -71,6 +72,12 @@ class MultiTeacherKDLoss:
         >>> loss = MultiTeacherKDLoss(temperature=4.0, alpha=0.7, mode="confidence")
         >>> value = loss(torch.zeros(2, 10), torch.tensor([1, 2]), torch.zeros(3, 2, 10))
     """
+
+    needs_features: ClassVar[bool] = False
+    uses_temperature: ClassVar[bool] = True
+    #: option -> DistillConfig field it defaults to; ``teacher_dim`` 1 is how the trainer stacks cached logits
+    config_options: ClassVar[dict[str, str]] = {"mode": "multi_mode"}
+    fixed_options: ClassVar[dict[str, Any]] = {"teacher_dim": 1}
 
     def __init__(self, temperature: float = 4.0, alpha: float = 0.7, mode: str = "mean", teacher_dim: int = 0) -> None:
         if temperature <= 0:

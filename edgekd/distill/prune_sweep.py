@@ -26,10 +26,11 @@ from torch import nn
 
 from edgekd.bench.latency_model import count_macs, trace_ops
 from edgekd.core.errors import ConfigError
+from edgekd.core.inference import accuracy, predict_logits
 from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.data.datasets import DatasetBundle
 from edgekd.distill.losses.kd_loss import KDLoss
-from edgekd.distill.trainer import accuracy, predict_logits, seed_everything
+from edgekd.distill.trainer import seed_everything
 from edgekd.prune.pruner import PruneSettings, prune
 from edgekd.validate.failure_modes import detect_capacity_cliff
 

@@ -20,11 +20,9 @@ from torch import nn
 from edgekd.bench.latency_model import LatencyModel, count_macs, trace_ops
 from edgekd.core.atomic import atomic_write_text
 from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
+from edgekd.distill.prune_sweep import SweepSettings, run_sweep
 from edgekd.pipeline.inputs import BuildInputs
-from edgekd.prune.budget_search import search_ratio
 from edgekd.prune.pruner import PruneSettings, calibration_batches
-from edgekd.prune.sensitivity import RefineSettings, refine
-from edgekd.prune.sweep import SweepSettings, run_sweep
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +33,6 @@ class PruneJob:
 
     importance: str | None = None
     refine: bool = True
-    calibration_images: int = 64
     measure: bool = True
 
 
@@ -60,39 +57,36 @@ def _predictor(inputs: BuildInputs) -> tuple[LatencyModel, Callable[[nn.Module],
     return model, predict
 
 
+def with_job(inputs: BuildInputs, job: PruneJob) -> BuildInputs:
+    """``inputs`` with the job's command-line choices folded into the build config's prune section."""
+    update: dict = {"refine": job.refine}
+    if job.importance is not None:
+        update["importance"] = job.importance
+    config = inputs.config.model_copy(update={"prune": inputs.config.prune.model_copy(update=update)})
+    return dataclasses.replace(inputs, config=config)
+
+
 def prune_to_budget(
     inputs: BuildInputs, out_dir: Path, job: PruneJob, progress: ProgressReporter = NULL_PROGRESS
 ) -> dict:
-    """Uniform ratio by bisection on the predicted latency, then per-layer refinement; writes the student.
+    """The build's own prune stage (same stage, same cache key, same plan), then ``student.pt`` + ``prune.json``.
 
     Raises BudgetUnreachableError (exit 1) with the nearest achievable latency when nothing fits.
     """
-    from edgekd.models.loading import save_student
+    from edgekd.models.loading import load_student
+    from edgekd.pipeline.cache import StageCache
+    from edgekd.pipeline.stages import StageContext, copy_artifact, prune_stage
 
-    settings = _settings(inputs, job)
-    latency_model, predict = _predictor(inputs)
-    example = inputs.data.to_tensor(inputs.data.test.x[:1])
-    found = search_ratio(inputs.teacher, example, predict, inputs.budget_ms, settings, inputs.config.prune.margin,
-                         progress=progress)  # fmt: skip
-    record: dict = {"uniform_ratio": found.result.ratio, "uniform_predicted_ms": round(found.latency_ms, 4),
-                    "target_ms": round(found.target_ms, 4), "budget_ms": inputs.budget_ms}  # fmt: skip
-    result = found.result
-    if job.refine:
-        images = inputs.data.to_tensor(inputs.data.train.subset(job.calibration_images).x[:])
-        plan = refine(inputs.teacher, example, predict, inputs.budget_ms, settings, images, found,
-                      RefineSettings(), progress)  # fmt: skip
-        record["refinement"] = plan.to_json()
-        result = plan.result
-    shape = (1, *inputs.data.input_shape)
-    record.update({
-        "target": inputs.profile.name, "precision": inputs.profile.primary.precision,
-        "threads": inputs.profile.budget.threads, "importance": settings.importance, "round_to": settings.round_to,
-        "ratio": result.ratio, "predicted_ms": round(predict(result.model), 4), "evidence": "predicted",
-        "latency_model": latency_model.describe(), "channels": result.channels,
-        "params": int(sum(p.numel() for p in result.model.parameters())),
-        "macs": count_macs(trace_ops(result.model, shape)), "evaluated": found.evaluated,
-    })  # fmt: skip
-    save_student(result.model, out_dir / "student.pt", inputs.config.teacher.factory)
+    inputs = with_job(inputs, job)
+    ctx = StageContext(inputs, StageCache(out_dir / ".stages"), progress)
+    student_file, record = prune_stage(ctx)
+    student = load_student(student_file, inputs.config.teacher.factory)
+    measured = record.get("measured_ms") is not None
+    record = {**record, "budget_ms": inputs.budget_ms, "target": inputs.profile.name,
+              "evidence": "measured-host" if measured else "predicted",
+              "params": int(sum(p.numel() for p in student.parameters())),
+              "macs": count_macs(trace_ops(student, (1, *inputs.data.input_shape)))}  # fmt: skip
+    copy_artifact(student_file, out_dir, "student.pt")
     atomic_write_text(out_dir / "prune.json", json.dumps(record, indent=2) + "\n")
     return record
 
@@ -104,7 +98,7 @@ def sweep(
     settings: SweepSettings,
     progress: ProgressReporter = NULL_PROGRESS,
 ) -> dict:
-    """Run the capacity sweep (see :mod:`edgekd.prune.sweep`) and write ``<out_dir>/sweep.json``."""
+    """Run the capacity sweep (see :mod:`edgekd.distill.prune_sweep`) and write ``<out_dir>/sweep.json``."""
     from edgekd.pipeline.cache import StageCache
     from edgekd.pipeline.stages import StageContext, host_measure, teacher_logits
 

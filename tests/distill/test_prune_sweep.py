@@ -6,9 +6,9 @@ import torch
 
 from edgekd.core.errors import ConfigError
 from edgekd.data.datasets import DatasetBundle, Split
+from edgekd.distill.prune_sweep import SweepSettings, format_table, pareto_flags, run_sweep
 from edgekd.models.example_teacher import ResidualCNN
 from edgekd.prune.pruner import PruneSettings, conv_channels
-from edgekd.prune.sweep import SweepSettings, format_table, pareto_flags, run_sweep
 
 
 def _bundle(n: int = 96) -> DatasetBundle:

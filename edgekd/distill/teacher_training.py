@@ -12,14 +12,12 @@ import torch
 from edgekd import __version__
 from edgekd.core.atomic import atomic_write_bytes, atomic_write_text
 from edgekd.core.hashing import sha256_file
+from edgekd.core.inference import accuracy, predict_logits
 from edgekd.core.progress import NULL_PROGRESS, ProgressReporter
 from edgekd.data.bundled import example_dataset
-from edgekd.distill.trainer import TrainSettings, accuracy, predict_logits, train
+from edgekd.distill.trainer import TrainSettings, train
 from edgekd.models.example_teacher import EXAMPLE_WIDTHS, example_teacher
-
-TEACHER_DIR = Path(__file__).resolve().parent / "weights"
-TEACHER_CHECKPOINT = TEACHER_DIR / "example_teacher.pt"
-TEACHER_CARD = TEACHER_DIR / "example_teacher.json"
+from edgekd.models.example_weights import TEACHER_CARD, TEACHER_CHECKPOINT, TEACHER_DIR
 
 
 def train_example_teacher(
