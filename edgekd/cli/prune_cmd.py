@@ -19,6 +19,13 @@ def _ratios(text: str | None) -> tuple[float, ...] | None:
 @click.command()
 @click.option("--target", "-t", default=None, help="Target profile name or YAML path [default: cortex-a76].")
 @click.option("--budget-ms", type=float, default=None, help="Latency budget in ms [default: the profile's].")
+@click.option(
+    "--ratio",
+    "fixed_ratio",
+    type=float,
+    default=None,
+    help="Prune this uniform ratio of channels, no budget search (e.g. 0.5).",
+)
 @click.option("--sweep", "do_sweep", is_flag=True, help="Sweep pruning ratios instead of meeting a budget.")
 @click.option("--ratios", default=None, help="Sweep ratios, comma-separated [default: 0,0.2,0.4,0.5,...,0.8,0.85,0.9].")
 @click.option("--steps", type=int, default=None, help="Sweep: fine-tune steps per point [default: 60].")
@@ -35,6 +42,7 @@ def _ratios(text: str | None) -> tuple[float, ...] | None:
 def prune(
     target: str | None,
     budget_ms: float | None,
+    fixed_ratio: float | None,
     do_sweep: bool,
     ratios: str | None,
     steps: int | None,
@@ -63,13 +71,17 @@ def prune(
     Example:
       edgekd prune --target cortex-a76 --budget-ms 30
       edgekd prune --target x86-64-host --sweep --ratios 0.2,0.4,0.6
+      edgekd prune --ratio 0.5 --teacher mymodels:resnet --teacher-weights teacher.pt --data d.npz
     """
     from edgekd.cli.progress_rich import RichProgress
+    from edgekd.core.errors import ConfigError
     from edgekd.core.progress import NULL_PROGRESS
     from edgekd.pipeline.inputs import make_config, resolve
     from edgekd.prune.prune_job import PruneJob, prune_to_budget, sweep
     from edgekd.prune.sweep import SweepSettings, format_table
 
+    if fixed_ratio is not None and (do_sweep or budget_ms is not None):
+        raise ConfigError("--ratio prunes at one fixed ratio: drop --sweep/--budget-ms, or drop --ratio")
     sweep_ratios = _ratios(ratios)
     values: dict = {k: v for k, v in {"target": target, "budget_ms": budget_ms, "data": data}.items() if v is not None}
     if teacher_factory or teacher_weights:
@@ -78,6 +90,17 @@ def prune(
     out = out_dir or inputs.out_dir / "prune"
     progress = NULL_PROGRESS if no_progress else RichProgress()
     job = PruneJob(importance=importance, refine=not no_refine, measure=not no_measure)
+    if fixed_ratio is not None:
+        from edgekd.prune.ratio_job import prune_at_ratio
+
+        record = prune_at_ratio(inputs, out, job, fixed_ratio)
+        whole = len(record["left_whole"])
+        click.echo(f"pruned {record['ratio']:.3f} of channels: {record['params']:,} of {record['teacher_params']:,} "
+                   f"params, {whole} layer(s) left whole (see prune.json)")  # fmt: skip
+        if record["mac_check"]["warning"]:
+            click.echo(f"warning: {record['mac_check']['warning']}")
+        click.echo(f"wrote {out / 'student.pt'} and {out / 'prune.json'}")
+        return 0
     if do_sweep:
         given = {"ratios": sweep_ratios, "finetune_steps": steps, "train_samples": train_samples,
                  "eval_samples": eval_samples}  # fmt: skip

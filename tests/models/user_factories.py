@@ -72,3 +72,10 @@ def touch_marker() -> nn.Module:
 
 def raises() -> nn.Module:
     raise RuntimeError("CUDA is not available")
+
+
+def window_vit() -> nn.Module:
+    """A Swin-style zoo model as a user's ``module:function`` factory."""
+    from edgekd.models.zoo_field import window_vit as build
+
+    return build()
