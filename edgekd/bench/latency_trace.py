@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,14 +36,29 @@ POOLS = (nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.MaxPool2d, nn.AdaptiveMaxPool2d)
 ELEMENTWISE_FUNCS = {"add", "mul", "sub", "truediv", "cat", "mean", "softmax", "permute", "transpose"}
 RESHAPES = {"flatten", "unflatten", "view", "reshape"}  # a Reshape plus the shape arithmetic of a dynamic batch
 SPLITS = {"chunk", "split"}
+CONV_FUNCS = {"conv1d", "conv2d"}
+NORM_FUNCS = {"batch_norm", "layer_norm", "group_norm"}
 # ONNX nodes a construct adds beyond its costed ops, counted in ONNX Runtime's optimised graphs
 # (onnxruntime 1.32, opset 17): the shape arithmetic of a dynamic batch dimension
 RESHAPE_NODES = 3
 SPLIT_NODES = 8
 ATTENTION_NODES = 60
-# channels per block of ONNX Runtime's NCHWc layout on AVX-512 (16 fp32 lanes); tensors whose channel
-# count is a multiple of it stay blocked through Concat and standalone BatchNorm (run as a conv)
-NCHWC_BLOCK = 16
+
+
+@functools.cache
+def nchwc_block() -> int:
+    """Channels per block of ONNX Runtime's NCHWc layout on this x86 host: 16 with AVX-512F, 8 with AVX2.
+
+    MLAS picks the block from the CPU (``MlasNchwcGetBlockSize``); tensors whose channel count is a
+    multiple of it stay blocked through Concat and standalone BatchNorm (run as a conv). Elsewhere (no
+    AVX2, or not x86) ONNX Runtime does not use the NCHWc layout at all: 0.
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((ln.split(":", 1)[1].split() for ln in f if ln.startswith("flags")), [])
+    except OSError:
+        flags = []
+    return 16 if "avx512f" in flags else 8 if "avx2" in flags else 0
 
 
 @dataclass(frozen=True)
@@ -82,6 +98,29 @@ def _conv_cost(name: str, mod: nn.Conv2d, in_elems: int, out_shape: torch.Size) 
     else:
         kind = "conv"
     return OpCost(name, kind, macs, in_elems + out_elems, mod.weight.numel(), 1, mod.out_channels, cin_per_group)
+
+
+def _functional_conv_cost(node: fx.Node, in_elems: int) -> OpCost:
+    """``F.conv1d/conv2d(x, weight, ..., groups)`` called in a custom forward (a Conv2d subclass, timm's same-pad)."""
+    weight = node.args[1] if len(node.args) > 1 else node.kwargs.get("weight")
+    shape = tuple(getattr(weight.meta.get("tensor_meta"), "shape", ())) if isinstance(weight, fx.Node) else ()
+    groups = node.args[6] if len(node.args) > 6 else node.kwargs.get("groups", 1)
+    out_elems = _numel(node.meta.get("tensor_meta"))
+    cout, cin_per_group = (int(shape[0]), int(shape[1])) if len(shape) >= 2 else (0, 0)
+    window = int(torch.Size(shape[2:]).numel()) if len(shape) > 2 else 1
+    groups = groups if isinstance(groups, int) else 1
+    kind = "depthwise" if groups > 1 and cin_per_group == 1 else "pointwise" if window == 1 else "conv"
+    return OpCost(_op_name(node), kind, out_elems * cin_per_group * window, in_elems + out_elems,
+                  int(torch.Size(shape).numel()), 1, cout, cin_per_group)  # fmt: skip
+
+
+def _op_name(node: fx.Node) -> str:
+    """A functional op's name: the module owning its weight, else ``<enclosing module>.<node>``."""
+    weight = node.args[1] if len(node.args) > 1 else node.kwargs.get("weight")
+    if isinstance(weight, fx.Node) and weight.op == "get_attr":
+        return str(weight.target).rpartition(".")[0] or node.name
+    stack = node.meta.get("nn_module_stack")
+    return f"{next(reversed(stack))}.{node.name}" if stack else node.name
 
 
 def _epilogue(node: fx.Node, elems: int, what: str) -> OpCost:
@@ -207,7 +246,8 @@ def _whole_blocks(inputs: list[fx.Node], fuser: _Fuser) -> bool:
     """Every input is 4-D, in the blocked layout, with a whole number of channel blocks."""
     shapes = [getattr(a.meta.get("tensor_meta"), "shape", ()) for a in inputs]
     return bool(inputs) and all(
-        a in fuser.blocked and len(sh) == 4 and sh[1] % NCHWC_BLOCK == 0 for a, sh in zip(inputs, shapes, strict=True)
+        a in fuser.blocked and len(sh) == 4 and nchwc_block() and sh[1] % nchwc_block() == 0
+        for a, sh in zip(inputs, shapes, strict=True)
     )
 
 
@@ -302,16 +342,29 @@ def _cost_node(node: fx.Node, modules: dict[str, nn.Module], fuser: _Fuser, ops:
         if fname in ("add", "iadd") and fuser.add(node):
             ops.append(_epilogue(node, out_elems, "add"))
             return
-        if fname in ACTIVATION_FUNCS:
+        if fname in CONV_FUNCS:
+            if node.args and node.args[0] not in fuser.blocked:  # as for a module conv: NCHW in, reorder
+                ops.append(_reorder(_op_name(node), in_elems))
+            ops.append(_functional_conv_cost(node, in_elems))
+            fuser.start(node, "conv")
+        elif fname in NORM_FUNCS:  # F.batch_norm / F.layer_norm in a subclass's own forward
+            if fname == "batch_norm" and fuser.bn(node):
+                fuser.fused(node)
+            else:
+                scale = 1 if fname == "batch_norm" else 5
+                ops.append(OpCost(_op_name(node), "elementwise", scale * out_elems, 2 * out_elems, 0))
+        elif fname in ACTIVATION_FUNCS:
             if fuser.activation(node, None):
                 fuser.fused(node)
                 ops.append(_epilogue(node, out_elems, fname))
             else:
                 ops.append(eltwise)
-        elif fname in ("matmul", "bmm", "linear"):
-            a = node.all_input_nodes[0].meta.get("tensor_meta")
-            k = int(a.shape[-1]) if a is not None else 1
-            ops.append(OpCost(node.name, "linear", out_elems * k, in_elems + out_elems, 0))
+        elif fname in ("matmul", "bmm", "linear", "mm", "addmm", "baddbmm"):
+            a = node.all_input_nodes[0 if fname in ("matmul", "bmm", "linear", "mm") else 1].meta.get("tensor_meta")
+            k = int(a.shape[-1]) if a is not None and len(a.shape) else 1
+            ops.append(OpCost(_op_name(node), "linear", out_elems * k, in_elems + out_elems, 0))
+            if fname == "linear":
+                fuser.start(node, "linear")
         elif fname in RESHAPES:
             ops.append(OpCost(node.name, "shape", 0, 0, 0, _reshape_nodes(node, fname)))
         elif fname in ELEMENTWISE_FUNCS | {"iadd"}:

@@ -11,7 +11,12 @@ import click
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", required=True, help="onnx, tflite or openvino.")
 @click.option("--precision", default="fp32", show_default=True, help="fp32 or int8.")
-@click.option("--factory", default=None, help="'module:function' when MODEL is a plain state dict.")
+@click.option(
+    "--factory",
+    default=None,
+    help="'module:function' that builds the model: needed for a plain state dict and for a student.pt "
+    "(checked against the factory the file records; a file never makes edgekd call code).",
+)
 @click.option("--data", type=click.Path(path_type=Path), default=None, help="Calibration/parity data [bundled].")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("export"), show_default=True)
 @click.option("--parity-samples", type=int, default=500, show_default=True)
@@ -31,6 +36,7 @@ def export(
     \b
     Example:
       edgekd export build/cortex-a76/artifacts/student.pt --format openvino --precision int8
+      edgekd export prune/student.pt --factory mymodels:resnet --format onnx
       edgekd export teacher.pt --factory mymodels:resnet --format onnx --data mydata.npz
     """
     from edgekd.export.standalone import export_checkpoint

@@ -78,7 +78,7 @@ def _load_model_file(path: Path, factory: str) -> nn.Module:
         raise InputError(f"{path} does not exist; pass a student.pt written by edgekd or a state-dict file")
     payload = load_weights_only(path, "pass a student.pt written by edgekd")
     if isinstance(payload, dict) and "structure" in payload:
-        return load_student(path, None, payload)
+        return load_student(path, factory, payload)
     return load_model(factory, path)
 
 

@@ -50,6 +50,7 @@ from edgekd.export.base import (
     staging_dir,
     temp_environ,
 )
+from edgekd.export.calibration_batches import even_batches
 from edgekd.export.sidecar import read_sidecar
 
 log = logging.getLogger(__name__)
@@ -207,10 +208,8 @@ def _quantize(src: Path, dst: Path, calibration: np.ndarray, reduce_range: bool,
 
     class Reader(CalibrationDataReader):
         def __init__(self, data: np.ndarray) -> None:
-            self._batches = iter(
-                {INPUT_NAME: np.ascontiguousarray(data[i : i + CALIBRATION_BATCH], dtype=np.float32)}
-                for i in range(0, len(data), CALIBRATION_BATCH)
-            )
+            # equal batches: the percentile calibrator stacks them, so a short last one breaks it
+            self._batches = iter({INPUT_NAME: batch} for batch in even_batches(data, CALIBRATION_BATCH))
 
         def get_next(self) -> dict | None:
             return next(self._batches, None)

@@ -1,8 +1,10 @@
 """Loading user models: a ``module:function`` factory plus a state-dict file (``weights_only=True``).
 
-Pruned students are saved as a plain state dict plus each layer's channel attributes, and rebuilt
-by instantiating the original architecture and resizing its layers — no pickled modules, so a
-student file is as safe to load as any weights file.
+A pruned student is saved as data only: its state dict, the integer attributes of every module
+(``in_channels``, ``num_features``, ``normalized_shape``, ``num_heads``, ...) and the factory spec as a
+string. It is rebuilt by calling the factory *the user names* and resizing, module by module, every
+parameter and buffer to the saved shape — whatever the layer's type (subclasses, LayerNorm, GroupNorm,
+Embedding, custom modules with parameters). Nothing the file names is ever imported or called.
 """
 
 from __future__ import annotations
@@ -22,32 +24,52 @@ from edgekd.core.errors import InputError
 
 log = logging.getLogger(__name__)
 
-SHAPE_ATTRS = {
-    nn.Conv2d: ("in_channels", "out_channels", "groups"),
-    nn.Linear: ("in_features", "out_features"),
-    nn.BatchNorm2d: ("num_features",),
-    nn.BatchNorm1d: ("num_features",),
-}
+STUDENT_FORMAT = 2
+# factories shipped with edgekd: the only ones used when a student file is exported without --factory
+TRUSTED_FACTORIES = frozenset({"edgekd.models.example_teacher:example_teacher"})
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:limit]}" if text else type(exc).__name__
 
 
 def load_factory(spec: str) -> Callable[[], nn.Module]:
-    """Import ``module:function``; the current directory is importable so local files work."""
-    module_name, sep, attr = spec.partition(":")
+    """Import ``module:function``; the current directory is importable so local files work.
+
+    Any exception raised while importing the user's module (``SyntaxError``, ``RuntimeError``, ...)
+    becomes a one-line :class:`InputError` naming the factory.
+    """
+    module_name, sep, attr = str(spec).partition(":")
     if not sep or not module_name or not attr:
-        raise InputError(f"teacher factory '{spec}' is not of the form 'module:function'")
+        raise InputError(f"factory '{spec}' is not of the form 'module:function'")
     if str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise InputError(
-            f"teacher factory '{spec}' does not exist: cannot import module '{module_name}' ({exc}); "
+            f"factory '{spec}' does not exist: cannot import module '{module_name}' ({exc}); "
             "give an importable 'module:function'"
         ) from exc
+    except (Exception, SystemExit) as exc:  # user code runs on import
+        raise InputError(f"factory '{spec}' failed on import: {_one_line(exc)}; fix the module") from exc
     factory = getattr(module, attr, None)
     if not callable(factory):
-        raise InputError(f"teacher factory '{spec}' does not exist: '{module_name}' has no callable '{attr}'")
+        raise InputError(f"factory '{spec}' does not exist: '{module_name}' has no callable '{attr}'")
     return factory
+
+
+def build_model(spec: str) -> nn.Module:
+    """A fresh model from the user's factory ``spec``; any failure is a one-line :class:`InputError`."""
+    factory = load_factory(spec)
+    try:
+        model = factory()
+    except (Exception, SystemExit) as exc:  # user code
+        raise InputError(f"factory '{spec}' failed: {_one_line(exc)}") from exc
+    if not isinstance(model, nn.Module):
+        raise InputError(f"factory '{spec}' returned {type(model).__name__}, not an nn.Module")
+    return model
 
 
 def load_weights_only(path: Path, advice: str) -> object:
@@ -60,6 +82,10 @@ def load_weights_only(path: Path, advice: str) -> object:
         ) from exc
 
 
+def _tensor_dict(obj: object) -> bool:
+    return isinstance(obj, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from ``path`` (plain, or under a 'state_dict'/'model' key); weights only."""
     path = Path(path)
@@ -69,20 +95,14 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+    if not _tensor_dict(obj):
         raise InputError(f"{path} holds no state dict of tensors; save model.state_dict()")
     return obj
 
 
 def load_model(factory_spec: str, weights: Path | None) -> nn.Module:
     """Instantiate ``factory_spec`` and load ``weights`` into it (eval mode)."""
-    factory = load_factory(factory_spec)
-    try:
-        model = factory()
-    except Exception as exc:  # user code
-        raise InputError(f"teacher factory '{factory_spec}' failed: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(model, nn.Module):
-        raise InputError(f"teacher factory '{factory_spec}' returned {type(model).__name__}, not an nn.Module")
+    model = build_model(factory_spec)
     if weights is not None:
         state = read_state_dict(weights)
         try:
@@ -93,72 +113,128 @@ def load_model(factory_spec: str, weights: Path | None) -> nn.Module:
     return model.eval()
 
 
-def structure_of(model: nn.Module) -> dict[str, dict[str, int]]:
-    """Channel attributes of every resizable layer."""
-    out = {}
+def _int_like(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, tuple | list) and bool(value) and all(_int_like(v) for v in value)
+
+
+def structure_of(model: nn.Module) -> dict[str, dict[str, object]]:
+    """The public integer attributes (and tuples of them) of every module, by module path.
+
+    These are what pruning changes besides tensor shapes (``in_channels``, ``groups``, ``num_features``,
+    ``normalized_shape``, ``embed_dim``, ``num_heads``, ``head_dim``, ...), read without a list of
+    layer types so that subclasses and custom modules are covered.
+    """
+    out: dict[str, dict[str, object]] = {}
     for name, m in model.named_modules():
-        attrs = SHAPE_ATTRS.get(type(m))
+        attrs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in vars(m).items()
+                 if not k.startswith("_") and _int_like(v)}  # fmt: skip
         if attrs:
-            out[name] = {a: int(getattr(m, a)) for a in attrs}
+            out[name] = attrs
     return out
 
 
 def save_student(model: nn.Module, path: Path, factory_spec: str) -> Path:
-    """Write a pruned model as {factory, structure, state_dict} (weights-only loadable)."""
+    """Write a pruned model as {format, factory, structure, state_dict} (weights-only loadable)."""
     buf = io.BytesIO()
-    payload = {"factory": factory_spec, "structure": structure_of(model), "state_dict": model.state_dict()}
+    payload = {
+        "format": STUDENT_FORMAT,
+        "factory": str(factory_spec),
+        "structure": structure_of(model),
+        "state_dict": model.state_dict(),
+    }
     torch.save(payload, buf)
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def student_factory(path: Path, payload: dict, given: str | None) -> str:
+    """The factory to rebuild ``payload`` with: the one the user gives, checked against the file's record.
+
+    Without ``given``, only factories shipped with edgekd are used; a file never makes edgekd call code.
+    """
+    recorded = payload.get("factory")
+    recorded = recorded if isinstance(recorded, str) else None
+    if given:
+        if recorded and recorded != given:
+            raise InputError(
+                f"{path} was pruned from factory '{recorded[:200]}', not '{given}'; pass the factory that built it"
+            )
+        return given
+    if recorded in TRUSTED_FACTORIES:
+        return recorded
+    named = f"(the file records '{recorded[:200]}')" if recorded else "(the file records none)"
+    raise InputError(
+        f"{path} needs the factory that built it: pass --factory module:function {named}; "
+        "edgekd never calls a factory a file names"
+    )
+
+
+def _resize(model: nn.Module, state: dict[str, torch.Tensor], path: Path, spec: str) -> None:
+    """Resize every parameter and buffer of ``model`` to the shape saved in ``state``."""
+    for name, m in model.named_modules():
+        prefix = f"{name}." if name else ""
+        for kind, table in (("parameter", m._parameters), ("buffer", m._buffers)):
+            for tname, tensor in list(table.items()):
+                if tensor is None:
+                    continue
+                key = prefix + tname
+                if key not in state:
+                    if kind == "buffer" and tname in m._non_persistent_buffers_set:
+                        continue
+                    layer = name or "<root>"
+                    raise InputError(f"{path} does not fit factory '{spec}': layer '{layer}' has {kind} "
+                                     f"'{tname}' the file lacks; pass the factory that built it")  # fmt: skip
+                saved = state[key]
+                if saved.shape == tensor.shape and saved.dtype == tensor.dtype:
+                    continue
+                fresh = torch.empty(saved.shape, dtype=saved.dtype)
+                table[tname] = nn.Parameter(fresh, tensor.requires_grad) if kind == "parameter" else fresh
+
+
+def _apply_structure(model: nn.Module, structure: object, path: Path, spec: str) -> None:
+    if not isinstance(structure, dict):
+        raise InputError(f"{path} is not an edgekd student file ('structure' is not a table)")
+    modules = dict(model.named_modules())
+    for name, attrs in structure.items():
+        m = modules.get(name) if isinstance(name, str) else None
+        if m is None or not isinstance(attrs, dict):
+            raise InputError(f"{path} does not fit factory '{spec}': the model has no layer '{str(name)[:200]}'; "
+                             "pass the factory that built it")  # fmt: skip
+        for attr, value in attrs.items():
+            current = getattr(m, attr, None) if isinstance(attr, str) else None
+            if _int_like(current) and _int_like(value) and type(current) is type(value) and current != value:
+                setattr(m, attr, value)
+
+
 def load_student(path: Path, factory_spec: str | None = None, payload: object = None) -> nn.Module:
-    """Rebuild a model saved by :func:`save_student` (``payload``: the file's content, if already read)."""
+    """Rebuild a student saved by :func:`save_student` with the factory the user names.
+
+    ``payload``: the file's content, if already read. A file that does not fit the factory's model
+    is a one-line :class:`InputError` naming the first mismatching layer.
+    """
     if payload is None:
         payload = load_weights_only(path, "pass a student.pt written by edgekd")
     if not isinstance(payload, dict) or "structure" not in payload:
         raise InputError(f"{path} is not an edgekd student file (no 'structure')")
-    model = load_factory(factory_spec or payload["factory"])()
+    state = payload.get("state_dict")
+    if not _tensor_dict(state):
+        raise InputError(f"{path} is not an edgekd student file (no state dict of tensors)")
+    spec = student_factory(path, payload, factory_spec)
+    model = build_model(spec)
+    _apply_structure(model, payload["structure"], path, spec)
+    _resize(model, state, path, spec)
+    expected = set(model.state_dict())
+    extra = [k for k in state if k not in expected]
+    if extra:
+        layer = extra[0].rpartition(".")[0] or extra[0]
+        raise InputError(f"{path} does not fit factory '{spec}': the model has no layer '{layer[:200]}'; "
+                         "pass the factory that built it")  # fmt: skip
     try:
-        _rebuild(model, payload["structure"], payload["state_dict"])
-    except (KeyError, AttributeError, TypeError, ValueError, RuntimeError) as exc:
-        detail = " ".join(str(exc).split())[:120] or type(exc).__name__
-        raise InputError(
-            f"{path} does not fit the model its factory builds ({type(exc).__name__}: {detail}); "
-            "pass a student.pt written by edgekd for this teacher"
-        ) from None
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = " ".join(str(exc).split())[:300]
+        raise InputError(f"{path} does not fit factory '{spec}': {first}") from exc
     return model.eval()
-
-
-def _rebuild(model: nn.Module, structure: dict, state: dict) -> None:
-    """Resize ``model``'s layers to ``structure`` and load ``state`` (raises on any mismatch)."""
-    modules = dict(model.named_modules())
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise TypeError("'state_dict' is not a mapping of tensors")
-    for name, attrs in structure.items():
-        m = modules[name]
-        for attr, value in attrs.items():
-            if attr not in SHAPE_ATTRS.get(type(m), ()) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"layer '{str(name)[:60]}' cannot take {str(attr)[:40]}={str(value)[:20]}")
-            setattr(m, attr, value)
-        for pname, _p in list(m.named_parameters(recurse=False)):
-            saved = state[f"{name}.{pname}" if name else pname]
-            setattr(m, pname, nn.Parameter(torch.empty_like(saved)))
-        for bname, b in list(m.named_buffers(recurse=False)):
-            key = f"{name}.{bname}" if name else bname
-            if b is not None and key in state:
-                m.register_buffer(bname, torch.empty_like(state[key]))
-        if not _shapes_agree(m):
-            raise ValueError(f"layer '{str(name)[:60]}': saved tensors do not match its recorded channels")
-    model.load_state_dict(state)
-
-
-def _shapes_agree(m: nn.Module) -> bool:
-    """A resized layer's weight has the shape its channel attributes say."""
-    w = getattr(m, "weight", None)
-    if w is None:
-        return True
-    if isinstance(m, nn.Conv2d):
-        return tuple(w.shape[:2]) == (m.out_channels, m.in_channels // m.groups)
-    if isinstance(m, nn.Linear):
-        return tuple(w.shape) == (m.out_features, m.in_features)
-    return tuple(w.shape) == (m.num_features,)

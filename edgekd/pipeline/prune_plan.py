@@ -32,11 +32,11 @@ class PruneJob:
     """Options of ``edgekd prune`` beyond the build inputs."""
 
     importance: str | None = None
-    refine: bool = True
+    refine: bool | None = None  # None = the build config's prune.refine
     measure: bool = True
 
 
-def _settings(inputs: BuildInputs, job: PruneJob) -> PruneSettings:
+def prune_settings(inputs: BuildInputs, job: PruneJob) -> PruneSettings:
     """Settings from the config; gradient-based criteria (taylor) get calibration batches of training data."""
     cfg = inputs.config.prune
     settings = PruneSettings(job.importance or cfg.importance, inputs.profile.prune.round_to,
@@ -59,7 +59,7 @@ def _predictor(inputs: BuildInputs) -> tuple[LatencyModel, Callable[[nn.Module],
 
 def with_job(inputs: BuildInputs, job: PruneJob) -> BuildInputs:
     """``inputs`` with the job's command-line choices folded into the build config's prune section."""
-    update: dict = {"refine": job.refine}
+    update: dict = {} if job.refine is None else {"refine": job.refine}
     if job.importance is not None:
         update["importance"] = job.importance
     config = inputs.config.model_copy(update={"prune": inputs.config.prune.model_copy(update=update)})
@@ -107,7 +107,9 @@ def sweep(
     latency_model, predict = _predictor(inputs)
     measure = host_measure(ctx) if job.measure and inputs.profile.measured_locally else None
     torch.manual_seed(settings.seed)
-    data = run_sweep(inputs.teacher, inputs.data, soft, predict, measure, _settings(inputs, job), settings, progress)
+    data = run_sweep(
+        inputs.teacher, inputs.data, soft, predict, measure, prune_settings(inputs, job), settings, progress
+    )
     data["settings"].update({"target": inputs.profile.name, "precision": inputs.profile.primary.precision,
                              "threads": inputs.profile.budget.threads, "latency_model": latency_model.describe(),
                              "measured_evidence": "measured-host" if measure else None})  # fmt: skip

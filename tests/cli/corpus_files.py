@@ -9,7 +9,6 @@ import numpy as np
 
 from tests.cli import hostile_inputs as h
 from tests.cli.corpus_support import (
-    ISSUE_14,
     SHAPE,
     Case,
     Ctx,
@@ -378,12 +377,11 @@ CHECKPOINT = [
         "does not fit",
     ),
     Case("student-not-a-dict", export_case(lambda c: c.student([1, 2, 3]), "--factory", "nomod:make"), "nomod"),
-    Case("student-names-code-export", export_case(_student_names_code), "evil_factory_mod", xfail=ISSUE_14),
+    Case("student-names-code-export", export_case(_student_names_code), "evil_factory_mod"),
     Case(
         "student-names-mkdtemp",
         export_case(lambda c: _student_naming(c, "tempfile:mkdtemp")),
         "tempfile:mkdtemp",
-        xfail=ISSUE_14,
     ),
     Case(
         "distill-student-pickle",

@@ -10,7 +10,7 @@ import pytest
 
 from tests.cli import hostile_inputs as h
 from tests.cli.corpus_files import bench_ok
-from tests.cli.corpus_support import ISSUE_12, ISSUE_14, Case, Ctx, build, build_data
+from tests.cli.corpus_support import Case, Ctx, build, build_data
 from tests.gate.report_factory import make_report
 
 
@@ -295,7 +295,6 @@ FACTORY = [
         "factory-syntax-error",
         lambda c: build(c, "--teacher", _module(c, "fac_syntax", "def make(:\n"), "--teacher-weights", c.teacher({})),
         "fac_syntax",
-        xfail=ISSUE_14,
     ),
     Case(
         "factory-raises-on-import",
@@ -303,7 +302,6 @@ FACTORY = [
             c, "--teacher", _module(c, "fac_imp", "raise RuntimeError('boom')\n"), "--teacher-weights", c.teacher({})
         ),
         "fac_imp",
-        xfail=ISSUE_14,
     ),
     Case(
         "factory-system-exit-on-call",
@@ -315,7 +313,6 @@ FACTORY = [
             c.teacher({}),
         ),
         "fac_exit",
-        xfail=ISSUE_14,
     ),
 ]
 
@@ -348,28 +345,24 @@ REPORTS = [
         "report-binary-garbage",
         gate_report(lambda c: c.write("report.json", b"\xff\xfe\x00garbage")),
         "report.json",
-        xfail=ISSUE_12,
     ),
     Case(
         "report-deep-nesting",
         gate_report(lambda c: c.write("report.json", h.nested_json(100_000))),
         "report.json",
-        xfail=ISSUE_12,
     ),
     Case(
         "report-latency-is-text",
         gate_report(lambda c: _report_with(c, ("student", "latency"), "fast")),
         "latency",
-        xfail=ISSUE_12,
     ),
-    Case("report-target-is-number", gate_report(lambda c: _report_with(c, ("target",), 42)), "target", xfail=ISSUE_12),
+    Case("report-target-is-number", gate_report(lambda c: _report_with(c, ("target",), 42)), "target"),
     Case("baseline-missing", gate_report(_good_report, "--baseline", "none.json"), "none.json"),
     Case("baseline-text", gate_report(_good_report, "--baseline", "b.json"), "b.json"),
     Case(
         "baseline-binary-garbage",
         lambda c: ["gate", _good_report(c), "--baseline", c.write("b.json", b"\x80\x81garbage")],
         "b.json",
-        xfail=ISSUE_12,
     ),
     Case("gate-limit-text", gate_report(_good_report, "--limit", "latency=fast"), "fast"),
     Case("gate-budget-nan", gate_report(_good_report, "--budget-ms", "nan"), "rules.latency"),

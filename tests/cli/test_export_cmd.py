@@ -15,8 +15,16 @@ def test_export_a_pruned_student_file(tmp_path, capsys):
     torch.manual_seed(0)
     student = prune(small(), torch.randn(1, 1, 28, 28), 0.5, PruneSettings()).model
     path = save_student(student, tmp_path / "student.pt", "tests.cli.test_export_cmd:small")
+    code = main(["export", str(path), "--format", "onnx", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--factory" in err and "tests.cli.test_export_cmd:small" in err and "\n" not in err
+    code = main(["export", str(path), "--format", "onnx", "--factory", "tests.cli.test_export_cmd:with_fft",
+                 "--out", str(tmp_path / "o")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "not 'tests.cli.test_export_cmd:with_fft'" in err and "\n" not in err
+    assert not (tmp_path / "o").exists()
     code = main(["export", str(path), "--format", "onnx", "--precision", "int8", "--out", str(tmp_path / "o"),
-                 "--parity-samples", "100"])  # fmt: skip
+                 "--factory", "tests.cli.test_export_cmd:small", "--parity-samples", "100"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
     assert (tmp_path / "o" / "model-int8.onnx").is_file()

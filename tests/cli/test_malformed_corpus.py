@@ -9,9 +9,7 @@
   factory that ran would leave a marker file there.
 
 Cases are grouped by category (the test id starts with it); docs/hostile-input.md gives the count per
-category. A few cases exercise work that lives on other branches (factories never named by a file:
-issue 14; a typed report in ``edgekd gate``: issue 12); they are marked ``xfail(strict=False)`` with
-that reason, so they run and report, and turn into passes when those branches merge.
+category.
 """
 
 from __future__ import annotations
@@ -100,10 +98,7 @@ def _alarm(signum, frame):
 
 @pytest.mark.parametrize(
     "case",
-    [
-        pytest.param(case, id=cid, marks=[pytest.mark.xfail(reason=case.xfail, strict=False)] if case.xfail else [])
-        for cid, case in ALL
-    ],
+    [pytest.param(case, id=cid) for cid, case in ALL],
 )
 def test_malformed_input_is_refused_cleanly(case: Case, assets, isolated, capsys):
     ctx = Ctx(isolated, assets)

@@ -18,7 +18,7 @@ REDUCED = ["--max-train-samples", "1024", "--epochs", "1", "--parity-samples", "
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
     out = tmp_path_factory.mktemp("build") / "cortex-a76"
-    code = main(["build", "--target", "cortex-a76", "--budget-ms", "30", "--out", str(out), *REDUCED])
+    code = main(["build", "--target", "cortex-a76", "--budget-ms", "15", "--out", str(out), *REDUCED])
     return code, out
 
 
@@ -26,14 +26,14 @@ def test_report_shows_a_student_that_fits_the_budget(build):
     code, out = build
     report = json.loads((out / "report.json").read_text())
     assert report["schema_version"] == "1.0"
-    assert report["target"]["name"] == "cortex-a76" and report["budget_ms"] == 30
+    assert report["target"]["name"] == "cortex-a76" and report["budget_ms"] == 15
     teacher_pred = [
         e for e in report["teacher"]["latency"] if e["evidence"] == "predicted" and e["precision"] == "int8"
     ]
     student_pred = [
         e for e in report["student"]["latency"] if e["evidence"] == "predicted" and e["precision"] == "int8"
     ]
-    assert teacher_pred[0]["ms"] > 30 >= student_pred[0]["ms"]
+    assert teacher_pred[0]["ms"] > 15 >= student_pred[0]["ms"]  # the teacher does not fit: pruning is exercised
     for who in ("teacher", "student"):
         for key in ("params", "macs", "size_bytes", "accuracy", "latency"):
             assert key in report[who]
@@ -80,7 +80,7 @@ def test_unchanged_rerun_does_no_work(build):
     (leftovers[0] / "student.pt").write_bytes(b"half")
     leftovers[1].write_bytes(b"half")
     leftovers[2].write_text("{")
-    code = main(["build", "--target", "cortex-a76", "--budget-ms", "30", "--out", str(out), *REDUCED])
+    code = main(["build", "--target", "cortex-a76", "--budget-ms", "15", "--out", str(out), *REDUCED])
     second = json.loads((out / "report.json").read_text())
     assert not any(p.exists() for p in leftovers)
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or (p.parent.name == ".stages"

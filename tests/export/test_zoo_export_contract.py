@@ -5,6 +5,11 @@ Each zoo model (half width) comes trained from ``tests/export/zoo_weights/`` (ma
 agreement says nothing, and training all eight takes minutes). Each is exported, loaded in its own
 runtime and compared with PyTorch on a fixed test batch: top-1 agreement >= 99 % (fp32) / 97 % (int8),
 output shape and sidecar.
+
+Then every zoo entry, the field's structures of ``zoo_field`` included, pruned (random weights),
+saved as a student file, rebuilt from its factory, cross-checked for costed MACs, and exported in
+every format x precision (the ``zoo_field`` entries; fp32 ONNX for the others, whose unpruned
+exports are covered above) with fp32 parity.
 """
 
 from __future__ import annotations
@@ -13,17 +18,22 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from edgekd.bench.mac_check import check_macs
 from edgekd.core.hashing import sha256_file
 from edgekd.core.registry import EXPORTERS
 from edgekd.data.bundled import example_dataset
 from edgekd.data.datasets import DatasetBundle
 from edgekd.export import check_parity, get_exporter, read_sidecar
 from edgekd.export.base import PRECISIONS, SidecarInfo
+from edgekd.models.loading import load_student, save_student
 from edgekd.models.zoo import ZOO
+from edgekd.models.zoo_field import FIELD_ZOO
+from edgekd.prune.pruner import PruneResult, PruneSettings, prune
 from tests.export.make_zoo_weights import FOLDER, build, held_out_accuracy
 
 pytestmark = pytest.mark.slow
@@ -102,3 +112,64 @@ def test_zoo_model_exports_loads_and_agrees(zoo_model, bundle: DatasetBundle, ar
     assert sidecar.precision == precision
     assert list(sidecar.class_names) == list(bundle.class_names)
     assert tuple(sidecar.input.shape[1:]) in {(1, 28, 28), (28, 28, 1)}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Pruned students of every zoo entry, the field's structures included (zoo_field), with random
+# weights: prune -> student file -> rebuilt from the factory -> costed -> exported -> parity.
+
+ALL_ZOO = {**ZOO, **FIELD_ZOO}
+PRUNE_RATIO = 0.5
+PRUNED_CASES = [
+    pytest.param(arch, fmt, precision, id=f"pruned-{arch}-{fmt}-{precision}")
+    for arch in FIELD_ZOO
+    for fmt in EXPORTERS.names()
+    for precision in PRECISIONS
+] + [pytest.param(arch, "onnx", "fp32", id=f"pruned-{arch}-onnx-fp32") for arch in ZOO]
+
+
+@pytest.fixture(scope="module")
+def pruned_student(bundle: DatasetBundle, tmp_path_factory):
+    students: dict[str, tuple[nn.Module, PruneResult]] = {}
+
+    def get(arch: str) -> tuple[nn.Module, PruneResult]:
+        if arch not in students:
+            factory = ALL_ZOO[arch]
+            spec = f"{factory.__module__}:{factory.__name__}"
+            torch.manual_seed(0)
+            example = bundle.to_tensor(bundle.test.x[:1])
+            result = prune(factory().eval(), example, PRUNE_RATIO, PruneSettings())
+            path = save_student(result.model, tmp_path_factory.mktemp(arch) / "student.pt", spec)
+            students[arch] = (load_student(path, spec), result)
+        return students[arch]
+
+    return get
+
+
+@pytest.mark.parametrize("arch", list(ALL_ZOO))
+def test_every_zoo_entry_prunes_reloads_from_its_file_and_is_fully_costed(pruned_student, bundle, arch):
+    student, result = pruned_student(arch)
+    x = bundle.to_tensor(bundle.test.x[:16])
+    with torch.no_grad():
+        assert torch.equal(student(x), result.model(x))
+    before = sum(p.numel() for p in ALL_ZOO[arch]().parameters())
+    assert sum(p.numel() for p in student.parameters()) < before or result.left_whole
+    check = check_macs(student, (1, *bundle.input_shape))
+    assert check.ok, check.warning()
+
+
+@pytest.mark.parametrize(("arch", "fmt", "precision"), PRUNED_CASES)
+def test_pruned_zoo_student_exports_and_agrees(pruned_student, bundle, arch, fmt, precision, tmp_path):
+    student, _ = pruned_student(arch)
+    x = bundle.to_tensor(bundle.test.x[:BATCH])
+    with torch.no_grad():
+        reference = student(x).numpy()
+    calib = bundle.to_tensor(bundle.val.x[:37]).numpy() if precision == "int8" else None  # a last short batch
+    exporter = get_exporter(fmt)
+    artifact = exporter.export(student, x[:1], precision, tmp_path, SidecarInfo.from_bundle(bundle), calibration=calib)
+    run = exporter.load_runtime(artifact, threads=1)
+    out = run(x.numpy()[:3])
+    assert out.shape == (3, bundle.num_classes) and np.isfinite(out).all()
+    if precision == "fp32":  # random weights: only fp32 parity says something
+        parity = check_parity(run, x.numpy(), reference, bundle.test.y[:BATCH])
+        assert parity.max_abs_diff <= 1e-3 and parity.agreement >= MIN_AGREEMENT["fp32"], parity

@@ -33,7 +33,7 @@ def chromium(*args: str) -> tuple[str, list[str]]:
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
     out = tmp_path_factory.mktemp("build") / "cortex-a76"
-    code = main(["build", "--target", "cortex-a76", "--budget-ms", "30", "--out", str(out), *REDUCED])
+    code = main(["build", "--target", "cortex-a76", "--budget-ms", "15", "--out", str(out), *REDUCED])
     assert code in (0, 1)
     return out, json.loads((out / "report.json").read_text())
 
