@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import math
@@ -121,7 +122,8 @@ class ExecutorchExporter:
             warnings.simplefilter("ignore")
             staged = tmp / final.name
             try:
-                staged.write_bytes(_lower(qmodel.module, example[:1].detach().float().contiguous()))
+                module = _fold_weight_quantize(qmodel.module)
+                staged.write_bytes(_lower(module, example[:1].detach().float().contiguous()))
             except Exception as exc:  # torch.export and the lowering raise many types
                 raise conversion_error(self.name, exc) from exc
             sidecar = _sidecar("int8", info)
@@ -220,6 +222,21 @@ def _ptq(model: nn.Module, sample: torch.Tensor, calibration: np.ndarray) -> nn.
             if i == 0:  # observers only, nothing rounded yet: the output must still be the model's
                 check_prepared(model(chunk), observed)
     return move_exported_model_to_eval(convert_pt2e(prepared))
+
+
+def _fold_weight_quantize(graph: nn.Module) -> nn.Module:
+    """A copy of a converted PT2E graph with the weights' quantize ops folded into int8 constants.
+
+    ``convert_pt2e_qat`` converts with ``fold_quantize=False`` (what litert-torch wants); left unfolded,
+    the XNNPACK partitioner sees computed weights, delegates no conv, and the lowering fails with
+    "Missing out variants: quantized_decomposed::quantize_per_channel". Folding is exact.
+    """
+    from torchao.quantization.pt2e.constant_fold import constant_fold
+    from torchao.quantization.pt2e.quantize_pt2e import _quant_node_constraint
+
+    folded = copy.deepcopy(graph)
+    constant_fold(folded, _quant_node_constraint)
+    return folded
 
 
 def _lower(model: nn.Module, sample: torch.Tensor) -> bytes:

@@ -120,3 +120,9 @@ def test_edgekd_bench_says_a_pte_batch_is_fixed(export_once, capsys) -> None:
     code = main(["bench", path, "--target", "x86-64-host", "--runs", "2", "--warmup", "0", "--batch", "4"])
     assert code == 2
     assert "fixed at [1, 1, 28, 28]" in capsys.readouterr().err
+
+
+def test_executorch_exporter_takes_models_quantised_by_training() -> None:
+    from edgekd.export.base import Exporter, QuantizedExporter
+
+    assert isinstance(ExecutorchExporter(), Exporter) and isinstance(ExecutorchExporter(), QuantizedExporter)
