@@ -106,7 +106,7 @@ def test_local_runner_runs_pte_with_real_inputs_and_gives_its_outputs(export_onc
 
 @pytest.mark.slow
 def test_edgekd_bench_on_a_pte(export_once, capsys) -> None:
-    path = export_once("executorch", "int8").artifact.path
+    path = str(export_once("executorch", "int8").artifact.path)
     code = main(["bench", path, "--target", "x86-64-host", "--runs", "10", "--warmup", "2", "--json"])
     figures = json.loads(capsys.readouterr().out)
     assert code == 0
@@ -116,7 +116,7 @@ def test_edgekd_bench_on_a_pte(export_once, capsys) -> None:
 
 @pytest.mark.slow
 def test_edgekd_bench_says_a_pte_batch_is_fixed(export_once, capsys) -> None:
-    path = export_once("executorch", "fp32").artifact.path
+    path = str(export_once("executorch", "fp32").artifact.path)
     code = main(["bench", path, "--target", "x86-64-host", "--runs", "2", "--warmup", "0", "--batch", "4"])
     assert code == 2
     assert "fixed at [1, 1, 28, 28]" in capsys.readouterr().err
