@@ -3,7 +3,8 @@
 
 Self-contained on purpose (standard library + numpy + the runtime the model needs): runners run it
 in a fresh process here or push it to a board. Runtimes by file: ``.onnx`` → onnxruntime, ``.xml``
-(or a folder holding one) → OpenVINO, ``.tflite`` → ai_edge_litert (else tflite_runtime).
+(or a folder holding one) → OpenVINO, ``.tflite`` → ai_edge_litert (else tflite_runtime), ``.pte`` →
+ExecuTorch's Python runtime (``executorch.runtime``, which imports torch: its RSS counts in the figures).
 
 Inputs are random normal unless ``--input`` gives real data (one sample or a stack; NCHW, or the
 model's layout). Float data for int8/uint8 inputs is quantised with the input's scale and zero point
@@ -52,7 +53,10 @@ RUNTIMES = {
     ".onnx": (("onnxruntime",), "onnxruntime"),
     ".xml": (("openvino",), "openvino"),
     ".tflite": (("ai_edge_litert", "tflite_runtime"), "ai-edge-litert"),
+    ".pte": (("executorch",), "executorch"),
 }
+# ExecuTorch ScalarType codes -> numpy dtype names (the ones image models use).
+_ET_TYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16", 6: "float32", 7: "float64"}
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(double)": "float64"}  # others: tensor(<numpy name>)
 
 
@@ -191,6 +195,44 @@ class LiteRtBackend:
         return [self.interpreter.get_tensor(i) for i in self.out_index]
 
 
+class EtBackend:
+    """ExecuTorch program (``.pte``); delegates such as XNNPACK use the process-wide thread pool."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import torch  # the pybindings link against libtorch
+
+        try:  # the compiled runtime alone: portable_lib also imports executorch.exir (~4x the CPU time)
+            from executorch.extension.pybindings import _C as et
+        except ImportError:
+            from executorch.extension.pybindings import portable_lib as et
+        self.torch = torch
+        self.name, self.version = "executorch", _version("executorch", sys.modules["executorch"])
+        if et._threadpool_get_thread_count() != threads:
+            et._unsafe_reset_threadpool(threads)
+        self.threads = et._threadpool_get_thread_count()
+        self.module = et._load_for_executorch(str(path))
+        self.meta = self.module.method_meta("forward")
+
+    def inputs(self) -> list:
+        specs = []
+        for i in range(self.meta.num_inputs()):
+            t = self.meta.input_tensor_meta(i)
+            if t.dtype() not in _ET_TYPES:
+                raise BenchError(f"input {i} has ExecuTorch dtype code {t.dtype()}, which this script cannot feed")
+            specs.append(_spec(f"input{i}", list(t.sizes()), _ET_TYPES[t.dtype()]))
+        return specs
+
+    def compile(self, shapes: dict[str, list[int]]) -> None:
+        for name, dims, _, _ in self.inputs():
+            if list(dims) != shapes[name]:
+                raise BenchError(f"input '{name}' is fixed at {dims}; cannot run it as {shapes[name]}")
+        self.order = [name for name, _, _, _ in self.inputs()]
+
+    def run(self, feeds: dict) -> list:
+        outs = self.module.run_method("forward", [self.torch.from_numpy(feeds[name]) for name in self.order])
+        return [o.numpy() for o in outs]
+
+
 def missing_packages(model: str) -> list[str]:
     """pip packages this interpreter lacks to benchmark ``model`` (numpy and the model's runtime)."""
     from importlib.util import find_spec
@@ -218,9 +260,9 @@ def resolve_model(path: Path) -> tuple[Path, type]:
         path = xmls[0]
     if not path.is_file():
         raise BenchError(f"model not found: {path}")
-    kinds = {".onnx": OrtBackend, ".xml": OvBackend, ".tflite": LiteRtBackend}
+    kinds = {".onnx": OrtBackend, ".xml": OvBackend, ".tflite": LiteRtBackend, ".pte": EtBackend}
     if path.suffix.lower() not in kinds:
-        raise BenchError(f"{path.name}: unknown model kind (expected .onnx, .xml or .tflite)")
+        raise BenchError(f"{path.name}: unknown model kind (expected .onnx, .xml, .tflite or .pte)")
     return path, kinds[path.suffix.lower()]
 
 
@@ -508,7 +550,7 @@ def benchmark(args: argparse.Namespace) -> dict:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("model", help=".onnx, .tflite, OpenVINO .xml or a folder holding one .xml")
+    p.add_argument("model", help=".onnx, .tflite, .pte, OpenVINO .xml or a folder holding one .xml")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--runs", type=int, default=50)

@@ -39,7 +39,7 @@ SCRIPT_EXIT_INPUT = 2
 SCRIPT_ERROR_PREFIX = "bench_script: error: "
 """How bench_script marks its one-line error message on stderr."""
 
-MODEL_SUFFIXES = (".onnx", ".xml", ".tflite")
+MODEL_SUFFIXES = (".onnx", ".xml", ".tflite", ".pte")
 
 
 @dataclass(frozen=True)
@@ -189,6 +189,8 @@ def check_model_file(path: Path) -> Path:
     suffix = path.suffix.lower()
     if suffix == ".tflite" and head[4:8] != b"TFL3":
         raise InputError(f"{path}: not a TFLite flatbuffer (no TFL3 identifier)")
+    if suffix == ".pte" and head[4:6] != b"ET":
+        raise InputError(f"{path}: not an ExecuTorch program (no ET identifier)")
     if suffix == ".xml":
         if not head.lstrip().startswith((b"<?xml", b"<net")):
             raise InputError(f"{path}: not an OpenVINO IR .xml file")

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Precision = Literal["fp32", "int8"]
-ExportFormat = Literal["onnx", "tflite", "openvino"]
+ExportFormat = Literal["onnx", "tflite", "openvino", "executorch"]
 RunnerKind = Literal["local", "qemu", "ssh", "adb"]
 Stat = Literal["p50", "p90", "p99"]
 OpKind = Literal["conv", "depthwise", "pointwise", "linear", "elementwise"]

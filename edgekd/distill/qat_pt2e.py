@@ -15,6 +15,10 @@ that only accepts modules (``ValueError: Expected `mod` to be an instance of `to
 :func:`module_patterns` wraps such functions in torchao's ``WrapperModule`` while preparing, and
 restores the original afterwards. ``tests/distill/test_qat_pt2e.py`` fails once the plain call works,
 i.e. when the workaround can be removed.
+
+The ExecuTorch path (``path="executorch"``) is the same with ExecuTorch's XNNPACK quantiser
+(:func:`edgekd.export.executorch_exporter.xnnpack_quantizer`, ``is_qat=True``) on the NCHW model as it
+is: no channel-last wrapper and no pattern workaround (that quantiser hands torch.export modules).
 """
 
 from __future__ import annotations
@@ -91,10 +95,12 @@ class Pt2eQatModule(nn.Module):
         >>> qmodel = convert_pt2e_qat(qat)  # doctest: +SKIP
     """
 
-    def __init__(self, graph: nn.Module, quantizer: Any) -> None:
+    def __init__(self, graph: nn.Module, quantizer: Any, layout: str = "NHWC", fmt: str = "tflite") -> None:
         super().__init__()
         self.graph = graph
         self.quantizer = quantizer
+        self.layout = layout
+        self.format = fmt
         self.train()
 
     def train(self, mode: bool = True) -> Pt2eQatModule:
@@ -116,19 +122,22 @@ class Pt2eQatModule(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.graph(x.permute(0, 2, 3, 1))
+        return self.graph(x.permute(0, 2, 3, 1) if self.layout == "NHWC" else x)
 
 
-def prepare_pt2e_qat(student: nn.Module, example: torch.Tensor) -> Pt2eQatModule:
-    """A QAT-ready copy of ``student`` (left unchanged) for the TFLite PT2E path.
+def prepare_pt2e_qat(student: nn.Module, example: torch.Tensor, path: str = "tflite") -> Pt2eQatModule:
+    """A QAT-ready copy of ``student`` (left unchanged) for the PT2E path of ``tflite`` or ``executorch``.
 
     Args:
         student: the float model, NCHW input.
         example: a normalised float32 NCHW batch (at least one sample) for tracing.
+        path: the exporter the trained graph is for (its quantiser and input layout).
 
     Raises:
-        ToolchainError: litert-torch is missing or export/preparation failed.
+        ToolchainError: litert-torch / ExecuTorch is missing or export/preparation failed.
     """
+    if path == "executorch":
+        return _prepare_xnnpack_qat(student, example)
     _imports()
     import litert_torch
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
@@ -154,6 +163,29 @@ def prepare_pt2e_qat(student: nn.Module, example: torch.Tensor) -> Pt2eQatModule
     return Pt2eQatModule(prepared, quantizer)
 
 
+def _prepare_xnnpack_qat(student: nn.Module, example: torch.Tensor) -> Pt2eQatModule:
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
+
+    from edgekd.export.executorch_exporter import xnnpack_quantizer
+
+    started = time.perf_counter()
+    quantizer = xnnpack_quantizer(is_qat=True)
+    model = copy.deepcopy(student).train()  # train mode: BatchNorm is captured as the trainable op
+    sample = example[:1].contiguous()
+    two = torch.cat([sample, sample])  # a batch of 1 would be specialised to a constant
+    batch = torch.export.Dim("batch", max=MAX_BATCH)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            graph = torch.export.export(model, (two,), dynamic_shapes=({0: batch},)).module()
+            prepared = prepare_qat_pt2e(graph, quantizer)
+    except Exception as exc:  # torch.export and the quantiser raise many types
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise ToolchainError(f"PT2E QAT preparation failed: {first}; use quantization mode 'ptq'") from exc
+    log.info("PT2E QAT preparation (executorch) took %.1f s", time.perf_counter() - started)
+    return Pt2eQatModule(prepared, quantizer, layout="NCHW", fmt="executorch")
+
+
 def observe(qat: Pt2eQatModule, calibration: torch.Tensor, batch_size: int = 32) -> None:
     """Initialise the quantisation ranges on ``calibration`` (NCHW) before training, as NNCF does.
 
@@ -169,7 +201,7 @@ def observe(qat: Pt2eQatModule, calibration: torch.Tensor, batch_size: int = 32)
 
 
 def convert_pt2e_qat(qat: Pt2eQatModule) -> QuantizedModel:
-    """Freeze the trained fake-quant graph into a quantised graph for ``TfliteExporter.export_quantized``."""
+    """Freeze the trained fake-quant graph into a quantised graph for its exporter's ``export_quantized``."""
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
@@ -183,4 +215,6 @@ def convert_pt2e_qat(qat: Pt2eQatModule) -> QuantizedModel:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise ToolchainError(f"PT2E convert failed: {first}; use quantization mode 'ptq'") from exc
     log.info("PT2E convert took %.1f s", time.perf_counter() - started)
-    return QuantizedModel(format="tflite", module=converted, method="qat-pt2e", layout="NHWC", quantizer=qat.quantizer)
+    return QuantizedModel(
+        format=qat.format, module=converted, method="qat-pt2e", layout=qat.layout, quantizer=qat.quantizer
+    )

@@ -3,6 +3,7 @@
 The fake quantisation matches the target's deploy path, so the int8 model exported is the one trained:
 
 * ``tflite``: PT2E (litert-torch's quantiser) — :mod:`edgekd.distill.qat_pt2e`;
+* ``executorch``: PT2E (ExecuTorch's XNNPACK quantiser) — the same module;
 * ``openvino`` / ``onnx``: NNCF — :mod:`edgekd.distill.qat_nncf`.
 
 Mode ``ptq`` distils in float and leaves int8 to the exporter's post-training quantisation, calibrated
@@ -37,7 +38,7 @@ from edgekd.export.base import QuantizedExporter, QuantizedModel, SidecarInfo, g
 log = logging.getLogger(__name__)
 
 MODES = ("ptq", "qat")
-PATHS = ("tflite", "openvino", "onnx")
+PATHS = ("tflite", "openvino", "onnx", "executorch")
 
 
 def _qat_train_settings() -> TrainSettings:
@@ -126,7 +127,7 @@ def qat_distill(
         teacher: a frozen teacher module, its logits on the training split (one row per sample, same
             order), or None for plain cross-entropy fine-tuning.
         data: train/val splits; calibration samples come from the start of the training split.
-        path: deploy path whose quantisation is trained: ``tflite``, ``openvino`` or ``onnx``.
+        path: deploy path whose quantisation is trained: ``tflite``, ``executorch``, ``openvino`` or ``onnx``.
         settings: mode, schedule and quantiser options.
         progress: progress reporter for the training loop.
 
@@ -150,10 +151,10 @@ def qat_distill(
         acc = _val_accuracy(student, data)
         return QatResult(path, "ptq", student.eval(), calibration, run, acc, time.perf_counter() - started)
     example = torch.from_numpy(calibration[:2])
-    if path == "tflite":
+    if path in ("tflite", "executorch"):
         from edgekd.distill.qat_pt2e import convert_pt2e_qat, observe, prepare_pt2e_qat
 
-        qat = prepare_pt2e_qat(student, example)
+        qat = prepare_pt2e_qat(student, example, path)
         observe(qat, torch.from_numpy(calibration))
         run = train(qat, data, settings.train, loss, soft, progress, "distill (KD + PT2E QAT)")
         acc = _val_accuracy(qat, data)

@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -169,6 +170,23 @@ class QuantizedExporter(Protocol):
     ) -> Artifact:
         """Write ``qmodel`` as ``<out_dir>/model-int8<suffix>`` with its sidecar, atomically, no calibration."""
         ...
+
+
+@functools.cache
+def int8_saturates_here() -> bool:
+    """True on an x86 CPU without VNNI, where int8 u8*s8 multiply-adds saturate (``vpmaddubsw``).
+
+    There, ONNX Runtime and OpenVINO int8 kernels lose accuracy unless weights use 7 bits
+    (``reduce_range`` / NNCF ``overflow_fix``); with VNNI (``avx512_vnni``, ``avx_vnni``) or on Arm they
+    do not saturate. Artifacts are checked for parity on this CPU, so the exporters default to 7-bit
+    weights where it saturates and record the choice in the sidecar.
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next((ln.split(":", 1)[1].split() for ln in f if ln.startswith("flags")), []))
+    except OSError:
+        return False
+    return "avx2" in flags and not flags & {"avx512_vnni", "avx_vnni"}
 
 
 def get_exporter(name: str) -> Exporter:

@@ -13,7 +13,8 @@ Choices, measured on openvino 2026.4 / nncf 3.4 on an AVX-512 (VNNI, BF16) x86 h
 * The MatMul producing the logits (the classifier head) stays in float: quantised, it raised the
   largest logit error ~4x (6.8 vs 1.8) for a negligible share of the compute.
 * ``overflow_fix`` (7-bit weights) only helps x86 CPUs without VNNI, whose u8s8 multiply-add
-  saturates: it is disabled by default; ``OpenvinoExporter(reduce_range=True)`` enables it.
+  saturates: by default it is on exactly there (``int8_saturates_here``); ``OpenvinoExporter(reduce_range=...)``
+  overrides it.
 * :meth:`OpenvinoExporter.export_quantized` takes a model already fake-quantised and fine-tuned by NNCF
   QAT (``edgekd.distill.qat_nncf``): ``convert_model`` turns its quantisers into int8 FakeQuantize ops.
 * OpenVINO and NNCF telemetry write under ``$HOME`` (and may send data) on first import unless a CI
@@ -51,6 +52,7 @@ from edgekd.export.base import (
     check_request,
     conversion_error,
     float_nchw_sidecar,
+    int8_saturates_here,
     publish_artifact,
     staging_dir,
     temp_environ,
@@ -103,8 +105,9 @@ class OpenvinoExporter:
     precisions = PRECISIONS
     suffix = ".openvino"
 
-    def __init__(self, reduce_range: bool = False) -> None:
-        self.reduce_range = reduce_range
+    def __init__(self, reduce_range: bool | None = None) -> None:
+        # None: 7-bit weights (NNCF overflow_fix) where int8 saturates on this CPU (x86 without VNNI)
+        self.reduce_range = int8_saturates_here() if reduce_range is None else reduce_range
 
     def export(
         self,

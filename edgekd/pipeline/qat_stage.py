@@ -4,7 +4,7 @@
 (``ptq``, the default). In ``qat`` mode the int8 exports of the profile come from :class:`QatStage`
 instead: the distilled student is distilled further from the same teacher logits (the build's KD
 temperature, alpha, batch size, sample limit and seed) with fake quantisation on the export's deploy
-path — PT2E for ``tflite``, NNCF for ``openvino``/``onnx`` — and exported as trained
+path — PT2E for ``tflite`` and ``executorch``, NNCF for ``openvino``/``onnx`` — and exported as trained
 (:func:`edgekd.distill.qat_run.export_result`). One NNCF run serves both an ``openvino`` and an
 ``onnx`` export of the same build.
 
@@ -40,7 +40,7 @@ from edgekd.pipeline.stages import StageContext, teacher_logits
 
 log = logging.getLogger(__name__)
 
-FAMILIES = {"tflite": "pt2e", "openvino": "nncf", "onnx": "nncf"}
+FAMILIES = {"tflite": "pt2e", "executorch": "pt2e-xnnpack", "openvino": "nncf", "onnx": "nncf"}
 """Deploy path -> the fake quantisation trained for it (one trained model per family and build)."""
 
 

@@ -59,7 +59,8 @@ def test_every_profile_artifact_exists_with_its_hash_and_parity(build):
     _, out = build
     report = json.loads((out / "report.json").read_text())
     got = [(a["format"], a["precision"]) for a in report["artifacts"]]
-    assert got == [("tflite", "int8"), ("onnx", "int8"), ("onnx", "fp32"), ("tflite", "fp32")]
+    assert got == [("tflite", "int8"), ("onnx", "int8"), ("onnx", "fp32"), ("tflite", "fp32"),
+                   ("executorch", "int8"), ("executorch", "fp32")]  # fmt: skip
     for art in report["artifacts"]:
         path = out / art["path"]
         assert path.exists() and sha256_file(path) == art["sha256"]

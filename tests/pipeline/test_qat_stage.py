@@ -93,7 +93,9 @@ def test_tflite_target_deploys_the_pt2e_qat_model(arm_build):
     arts = {a["name"]: a for a in report["artifacts"]}
     _check_qat_artifact(out, arts["student-tflite-int8.tflite"], "qat-pt2e")
     _check_qat_artifact(out, arts["student-onnx-int8.onnx"], "qat-nncf")
+    _check_qat_artifact(out, arts["student-executorch-int8.pte"], "qat-pt2e")  # its own PT2E run (XNNPACK quantiser)
     assert arts["student-tflite-fp32.tflite"]["quantization"] is None
+    assert "qat-executorch-int8" in report["lineage"]["computed"]
     assert "qat-tflite-int8" in report["lineage"]["computed"] and "qat-onnx-int8" in report["lineage"]["computed"]
     assert not any(s in report["lineage"]["computed"] for s in ("export-tflite-int8", "export-onnx-int8"))
     assert any(r["name"] == "parity:student-tflite-int8.tflite" for r in report["gate"]["rules"])
