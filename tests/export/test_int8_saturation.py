@@ -27,7 +27,7 @@ def cpu_flags(monkeypatch):
         ("avx2 avx512f avx512_vnni", False),
         ("avx2 avx_vnni", False),
         ("fp asimd asimddp", False),
-    ],  # fmt: skip
+    ],
 )
 def test_saturation_follows_the_cpu_flags(cpu_flags, flags, saturates):
     cpu_flags(flags)
