@@ -194,7 +194,12 @@ def _resize(model: nn.Module, state: dict[str, torch.Tensor], path: Path, spec: 
                 table[tname] = nn.Parameter(fresh, tensor.requires_grad) if kind == "parameter" else fresh
 
 
+def _positive(value: object) -> bool:
+    return value > 0 if isinstance(value, int) else all(_positive(v) for v in value)  # type: ignore[union-attr]
+
+
 def _apply_structure(model: nn.Module, structure: object, path: Path, spec: str) -> None:
+    """Set each layer's recorded integer attributes; a value the layer cannot take is a one-line InputError."""
     if not isinstance(structure, dict):
         raise InputError(f"{path} is not an edgekd student file ('structure' is not a table)")
     modules = dict(model.named_modules())
@@ -205,8 +210,44 @@ def _apply_structure(model: nn.Module, structure: object, path: Path, spec: str)
                              "pass the factory that built it")  # fmt: skip
         for attr, value in attrs.items():
             current = getattr(m, attr, None) if isinstance(attr, str) else None
-            if _int_like(current) and _int_like(value) and type(current) is type(value) and current != value:
-                setattr(m, attr, value)
+            if not _int_like(current):
+                continue  # not an integer attribute of this layer: the file's value is ignored, never applied
+            plain = tuple(current) if isinstance(current, list) else current
+            same_kind = _int_like(value) and type(plain) is type(value)
+            if not same_kind or (value != plain and not _positive(value)):
+                raise InputError(f"{path} does not fit factory '{spec}': layer '{name[:200]}' cannot take "
+                                 f"{attr}={str(value)[:40]}; pass a student.pt written by edgekd")  # fmt: skip
+            if value != plain:
+                setattr(m, attr, list(value) if isinstance(current, list) else value)
+
+
+# attributes that name a weight's dimensions, whatever the layer's type: (attribute, weight dim, divide by groups)
+_WEIGHT_DIMS = (("out_channels", 0, False), ("in_channels", 1, True), ("out_features", 0, False),
+                ("in_features", 1, False), ("num_features", 0, False), ("embedding_dim", 1, False))  # fmt: skip
+
+
+_CHECKED = (nn.modules.conv._ConvNd, nn.Linear, nn.modules.batchnorm._BatchNorm, nn.Embedding)
+
+
+def _check_consistent(model: nn.Module, path: Path, spec: str) -> None:
+    """Each standard layer's weight (subclasses included) agrees with the channel attributes it runs with.
+
+    A tampered file would not; custom layers are left to ``load_state_dict`` and the first forward pass.
+    """
+    for name, m in model.named_modules():
+        weight = m._parameters.get("weight")
+        if weight is None or not isinstance(m, _CHECKED) or getattr(m, "transposed", False):
+            continue
+        groups = getattr(m, "groups", 1)
+        for attr, dim, per_group in _WEIGHT_DIMS:
+            value = getattr(m, attr, None)
+            if not isinstance(value, int) or isinstance(value, bool) or weight.ndim <= dim:
+                continue
+            expected = value // groups if per_group and isinstance(groups, int) and groups > 0 else value
+            if weight.shape[dim] != expected:
+                raise InputError(f"{path} does not fit factory '{spec}': layer '{name or '<root>'}' has a weight of "
+                                 f"shape {tuple(weight.shape)} but {attr}={value}; pass a student.pt written by "
+                                 "edgekd")  # fmt: skip
 
 
 def load_student(path: Path, factory_spec: str | None = None, payload: object = None) -> nn.Module:
@@ -226,6 +267,8 @@ def load_student(path: Path, factory_spec: str | None = None, payload: object = 
     model = build_model(spec)
     _apply_structure(model, payload["structure"], path, spec)
     _resize(model, state, path, spec)
+    if payload.get("format") == STUDENT_FORMAT:  # older files recorded no attributes for subclasses
+        _check_consistent(model, path, spec)
     expected = set(model.state_dict())
     extra = [k for k in state if k not in expected]
     if extra:

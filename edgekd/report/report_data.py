@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from edgekd.config.loading import format_validation_error
+from edgekd.config.loading import MAX_JSON_BYTES, format_validation_error
 from edgekd.core.errors import InputError
 from edgekd.core.evidence import EVIDENCE_LEVELS
 from edgekd.report.build_report import SCHEMA_VERSION, BuildReport
@@ -39,13 +39,20 @@ def latency_entry(
 def read_json_file(path: Path, what: str = "report.json") -> object:
     """Parse a JSON file, with a one-line error for a missing, binary, non-UTF-8 or non-JSON file."""
     try:
-        raw = Path(path).read_bytes()
+        with Path(path).open("rb") as f:
+            raw = f.read(MAX_JSON_BYTES + 1)
     except OSError as exc:
         raise InputError(
             f"{path} is not a readable {what} ({exc.strerror or exc}); pass the file `edgekd build` wrote"
         ) from exc
+    if len(raw) > MAX_JSON_BYTES:
+        raise InputError(
+            f"{path} is not a {what}: larger than {MAX_JSON_BYTES >> 20} MiB; pass the file `edgekd build` wrote"
+        )
     try:
         return json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise InputError(f"{path} is not a {what}: nested too deeply; pass the file `edgekd build` wrote") from None
     except UnicodeDecodeError as exc:
         raise InputError(
             f"{path} is not a {what}: not UTF-8 text (byte {exc.start}); pass the file `edgekd build` wrote"

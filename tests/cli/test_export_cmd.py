@@ -50,7 +50,7 @@ def test_truncated_checkpoint_and_unknown_format(tmp_path, capsys):
     assert main(["export", str(tmp_path / "cut.pt"), "--format", "onnx", "--factory", "x:y"]) == 2
     assert "not a PyTorch checkpoint" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "sd.pt"), "--format", "coreml"]) == 2
-    assert "unknown exporter 'coreml'; known: onnx, openvino, tflite" in capsys.readouterr().err
+    assert "unknown exporter 'coreml'; known: executorch, onnx, openvino, tflite" in capsys.readouterr().err
 
 
 class WithFFT(torch.nn.Module):

@@ -24,7 +24,7 @@ def test_budget_and_sweep_write_their_files(tmp_path, capsys):
     torch.save(resnet().state_dict(), weights)
     teacher = ["--teacher", "edgekd.models.zoo_cnn:resnet", "--teacher-weights", str(weights)]
     out = tmp_path / "p"
-    code = main(["prune", "--target", "cortex-a76", "--budget-ms", "0.5", *teacher, "--out", str(out),
+    code = main(["prune", "--target", "cortex-a76", "--budget-ms", "0.5", "--refine", *teacher, "--out", str(out),
                  "--no-progress"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     record = json.loads((out / "prune.json").read_text())

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from pydantic import ValidationError
 
 from edgekd.config.build_config import DistillConfig
 from edgekd.core.errors import ConfigError, InputError
@@ -47,5 +48,9 @@ def test_several_teachers_turn_kd_into_multi(models):
 def test_mismatched_classes_and_unknown_losses(models):
     with pytest.raises(InputError, match="classes"):
         make_loss(DistillConfig(), models[0], ResidualCNN((8, 8), 1, num_classes=4), X)
+    # refused when the config is read, before any stage runs ...
+    with pytest.raises(ValidationError, match="unknown loss 'fitnet'; known: at, hint, kd"):
+        DistillConfig(losses={"fitnet": 1.0})
+    # ... and by make_loss for a config built without validation
     with pytest.raises(ConfigError, match="unknown loss 'fitnet'; known: at, hint, kd"):
-        make_loss(DistillConfig(losses={"fitnet": 1.0}), *models, X)
+        make_loss(DistillConfig.model_construct(**{**DistillConfig().__dict__, "losses": {"fitnet": 1.0}}), *models, X)

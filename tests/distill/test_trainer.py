@@ -31,7 +31,8 @@ def test_training_learns_and_is_reproducible():
         runs.append(predict_logits(model, data, data.val.subset(200)))
         assert result.best_val_accuracy > 0.6  # 10 classes: chance is 0.1
     np.testing.assert_allclose(runs[0], runs[1], atol=1e-5)
-    assert accuracy(runs[0], data.val.subset(200).y) > 0.6  # the stratified sample predicted above
+    # the stratified 200-image sample predicted above agrees with the whole val split's accuracy
+    assert accuracy(runs[0], data.val.subset(200).y) == pytest.approx(result.best_val_accuracy, abs=0.08)
 
 
 def test_feature_losses_train_student_and_adapters_with_a_live_teacher():
@@ -60,7 +61,8 @@ def test_feature_losses_train_student_and_adapters_with_a_live_teacher():
 def test_a_fine_tune_that_only_hurts_returns_the_initial_weights(tiny_data):
     torch.manual_seed(0)
     model = ResidualCNN((8, 16), 1)
-    train(model, tiny_data, TrainSettings(epochs=2, batch_size=64, lr=5e-3, augment=False))
+    # 4 epochs of 4 steps: enough to be clearly above chance on the stratified 64-image val split
+    train(model, tiny_data, TrainSettings(epochs=4, batch_size=64, lr=5e-3, augment=False))
     before = predict_logits(model, tiny_data, tiny_data.val)
     start = accuracy(before, tiny_data.val.y)
     assert start > 0.15  # learned something (chance is 0.1)
