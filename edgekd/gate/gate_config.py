@@ -54,7 +54,7 @@ Percent = Annotated[float, BeforeValidator(parse_percent), Field(ge=0)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a limit of inf or nan gates nothing
 
 
 class MetricLimits(_Strict):

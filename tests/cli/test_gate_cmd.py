@@ -190,3 +190,10 @@ def test_report_without_a_target_name_exits_2(capsys, tmp_path):
     del report["target"]
     code, _, err = run(capsys, write_report(tmp_path, report))
     assert code == 2 and "required key 'target' is missing" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("limit", ["latency=inf", "latency=nan", "energy=inf", "ece=nan"])
+def test_a_limit_that_gates_nothing_is_refused(tmp_path, capsys, limit):
+    code, _, err = run(capsys, write_report(tmp_path, make_report()), "--limit", limit)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and limit.split("=")[0] in err and "Traceback" not in err
