@@ -59,7 +59,11 @@ class Split:
         """
         if n is None or n >= len(self):
             return self
-        return self.take(stratified_indices(self.y, n))
+        return self.take(self.subset_indices(n))
+
+    def subset_indices(self, n: int | None) -> np.ndarray:
+        """The positions :meth:`subset` takes, to index arrays computed on the whole split (reference logits)."""
+        return np.arange(len(self)) if n is None or n >= len(self) else stratified_indices(self.y, n)
 
     def take(self, idx: np.ndarray) -> Split:
         """The samples ``idx`` (lazy images stay lazy)."""

@@ -50,10 +50,11 @@ def arm_parity_stage(ctx: StageContext, artifact: Path, precision: str, referenc
               "data": ctx.data_key}  # fmt: skip
 
     def produce(tmp: Path) -> None:
-        test = inp.data.test.subset(samples)
+        idx = inp.data.test.subset_indices(samples)
+        test = inp.data.test.take(idx)
         x = inp.data.to_tensor(test.x).numpy()
         with ctx.progress.task(f"Arm parity {artifact.name} on emulated {cpu} ({len(test)} images)", total=None):
-            result = arm_parity(artifact, x, reference[: len(test)], test.y, QemuRunner(cpu=cpu))
+            result = arm_parity(artifact, x, reference[idx], test.y, QemuRunner(cpu=cpu))
         (tmp / "arm_parity.json").write_text(json.dumps({"status": "checked", **result.to_json()}, indent=2))
 
     hit = ctx.runner.run(StageSpec("arm-parity", key_in, produce))

@@ -140,7 +140,8 @@ class QatStage:
         def produce(tmp: Path) -> None:
             result = self._train(fmt)
             data = inp.data
-            test = data.test.subset(cfg.export.parity_samples)
+            idx = data.test.subset_indices(cfg.export.parity_samples)
+            test = data.test.take(idx)
             x = data.to_tensor(test.x).numpy()
             with self.ctx.progress.task(f"export {fmt} int8 (QAT)", total=None):
                 fake_quant = quantized_logits(result.model, x)  # before export: exporters may trace the module
@@ -149,7 +150,7 @@ class QatStage:
             with self.ctx.progress.task(f"parity {fmt} int8 QAT ({len(test)} images)", total=None):
                 run = get_exporter(fmt).load_runtime(art, threads=max(1, torch.get_num_threads()))
                 logits = run_chunked(run, x)
-                fp32 = compare_logits(logits, self.reference[: len(test)], test.y)
+                fp32 = compare_logits(logits, self.reference[idx], test.y)
                 fq = compare_logits(logits, fake_quant, test.y)
             described = self._describe(result, art.meta.get("quantization"), fp32.to_json())
             record = {"file": Path(art.path).name, "format": fmt, "precision": "int8", "parity": fq.to_json(),

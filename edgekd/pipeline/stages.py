@@ -287,11 +287,12 @@ def export_stage(
             art = exporter.export(model, ctx.example, precision, tmp, info, calib, inp.profile.onnx_opset)
         record = {"file": Path(art.path).name, "format": fmt, "precision": precision, "parity": None}
         if reference is not None:
-            test = data.test.subset(cfg.parity_samples)
+            idx = data.test.subset_indices(cfg.parity_samples)
+            test = data.test.take(idx)
             with ctx.progress.task(f"parity {fmt} {precision} ({len(test)} images)", total=None):
                 run = exporter.load_runtime(art, threads=max(1, torch.get_num_threads()))
                 x = data.to_tensor(test.x).numpy()
-                record["parity"] = check_parity(run, x, reference[: len(test)], test.y).to_json()
+                record["parity"] = check_parity(run, x, reference[idx], test.y).to_json()
         (tmp / "export.json").write_text(json.dumps(record, indent=2))
 
     hit = ctx.runner.run(StageSpec(f"export-{name}", key_in, produce))

@@ -78,12 +78,17 @@ def corruption_logits(ctx: StageContext, model: nn.Module, model_key: str, who: 
         return {k: z[k] for k in z.files}
 
 
+def artifact_samples(ctx: StageContext) -> int:
+    """How many test images (a stratified subset) each artifact is validated on in its runtime."""
+    return min(ctx.inputs.config.export.parity_samples or ARTIFACT_SAMPLES, ARTIFACT_SAMPLES)
+
+
 def artifact_logits(ctx: StageContext, rec: dict, name: str) -> ArtifactLogits:
     """An exported artifact's logits in its own runtime on the parity test images, cached by its hash."""
     from edgekd.core.artifact import Artifact
     from edgekd.export.base import get_exporter
 
-    data, n = ctx.inputs.data, min(ctx.inputs.config.export.parity_samples or ARTIFACT_SAMPLES, ARTIFACT_SAMPLES)
+    data, n = ctx.inputs.data, artifact_samples(ctx)
     path = Path(rec["cache_path"])
     key_in = {"artifact": sha256_file(path), "data": ctx.data_key, "n": n}
     stage = f"runtime-logits-{rec['format']}-{rec['precision']}"
@@ -148,6 +153,7 @@ def run_validation(
         teacher_test=teacher_test,
         student_test=student_test,
         val_labels=data.val.subset(VAL_SAMPLES).y,
+        artifact_labels=data.test.subset(artifact_samples(ctx)).y,
         student_val=s_val,
         student_size=report["student"]["params"],
         teacher_size=report["teacher"]["params"],

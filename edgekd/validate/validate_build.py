@@ -60,6 +60,8 @@ class ValidationInputs:
         student_ms: the deployed student's latency (best evidence); ``student_ms_evidence`` says which.
         teacher_ms: the teacher's latency on its deployment target; ``teacher_ms_evidence`` says which.
         artifacts: exported artifacts' runtime logits.
+        artifact_labels: labels of the test images the artifacts ran on (a stratified subset of the test
+            split); None = the first ``len(logits)`` test labels.
         corruption_labels: labels of the images the corruption suite was made from.
         corruption_logits: ``{"teacher"|"student": {"clean"|"<name>@<severity>": logits}}``; None = not run.
         prune_sweep: ``report["prune_sweep"]`` when an ``edgekd prune --sweep`` ran, else None.
@@ -81,6 +83,7 @@ class ValidationInputs:
     student_ms_evidence: str = "predicted"
     teacher_ms_evidence: str = "measured-host"
     artifacts: Sequence[ArtifactLogits] = ()
+    artifact_labels: np.ndarray | None = None
     corruption_labels: np.ndarray | None = None
     corruption_logits: Mapping[str, Mapping[str, np.ndarray]] | None = None
     prune_sweep: Mapping | None = None
@@ -192,7 +195,7 @@ def validate_build(inp: ValidationInputs) -> ValidationResult:
         "calibration": calibration,
         "temperature_scaling": {"val": ts_val.to_json(), "test": ts_test.to_json()},
         "temperature": rounded(temp, 4),
-        "artifacts": _artifact_rows(inp, y, names),
+        "artifacts": _artifact_rows(inp, y if inp.artifact_labels is None else inp.artifact_labels, names),
         "corruptions": _corruptions(inp),
         "failure_modes": findings_to_json(findings),
         "distillation_score": ds.to_json(),

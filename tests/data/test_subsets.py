@@ -54,3 +54,14 @@ def test_subset_of_an_array_split_is_stratified_and_all_when_n_is_large():
 def test_unlabeled_rows_are_a_group_of_their_own():
     y = np.array([0] * 10 + [-1] * 10)
     assert set(y[stratified_indices(y, 4)].tolist()) == {0, -1}
+
+
+def test_subset_indices_are_the_positions_subset_takes():
+    """Arrays computed on the whole split (reference logits) are indexed with these, never sliced [:n]."""
+    y = np.repeat(np.arange(5), 40)  # class-ordered: the first 50 would miss classes
+    split = Split(np.arange(len(y)).reshape(-1, 1, 1, 1).astype(np.uint8), y)
+    idx = split.subset_indices(50)
+    np.testing.assert_array_equal(split.take(idx).y, split.subset(50).y)
+    np.testing.assert_array_equal(split.take(idx).x, split.subset(50).x)
+    assert not np.array_equal(idx, np.arange(50)) and len(set(y[idx])) == 5
+    np.testing.assert_array_equal(split.subset_indices(None), np.arange(len(y)))

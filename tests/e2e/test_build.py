@@ -125,7 +125,7 @@ def test_int8_vs_fp32_latency_is_compared_per_runtime_with_a_reason(build):
     _, out = build
     report = json.loads((out / "report.json").read_text())
     rows = {r["format"]: r for r in report["int8_vs_fp32"]}
-    assert set(rows) == {"onnx", "tflite"}
+    assert set(rows) == {"onnx", "tflite", "executorch"}
     for fmt, row in rows.items():
         arts = {a["precision"]: a for a in report["artifacts"] if a["format"] == fmt}
         assert row["fp32_ms"] == pytest.approx(arts["fp32"]["bench"]["stats"]["p50_ms"], rel=1e-3)
