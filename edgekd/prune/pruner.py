@@ -47,7 +47,7 @@ class PruneSettings:
 
 
 def calibration_batches(data: DatasetBundle, batches: int = 2, batch_size: int = 32) -> Batches:
-    """The first ``batches`` x ``batch_size`` training images with their labels, for gradient-based importance."""
+    """A stratified sample of ``batches`` x ``batch_size`` training images with labels, for gradient importance."""
     part = data.train.subset(batches * batch_size)
     return tuple((x, y) for x, y, _ in data.batches(part, batch_size))
 

@@ -73,4 +73,4 @@ def test_calibration_batches_come_from_the_training_split():
     data = example_dataset()
     got = calibration_batches(data, batches=2, batch_size=8)
     assert len(got) == 2 and got[0][0].shape == (8, *data.input_shape) and got[0][1].dtype == torch.int64
-    assert torch.equal(got[1][1], torch.from_numpy(data.train.y[8:16]).long())
+    assert torch.equal(got[1][1], torch.from_numpy(data.train.subset(16).y[8:16]).long())  # a stratified sample
