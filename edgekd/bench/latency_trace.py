@@ -23,6 +23,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from edgekd.core.errors import InputError
+from edgekd.core.host import cpu_flags
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,7 @@ def nchwc_block() -> int:
     multiple of it stay blocked through Concat and standalone BatchNorm (run as a conv). Elsewhere (no
     AVX2, or not x86) ONNX Runtime does not use the NCHWc layout at all: 0.
     """
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((ln.split(":", 1)[1].split() for ln in f if ln.startswith("flags")), [])
-    except OSError:
-        flags = []
+    flags = cpu_flags()
     return 16 if "avx512f" in flags else 8 if "avx2" in flags else 0
 
 

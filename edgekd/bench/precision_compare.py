@@ -18,27 +18,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from pathlib import Path
+
+from edgekd.core.host import VNNI_FLAGS
+from edgekd.core.host import cpu_flags as read_cpu_flags
 
 logger = logging.getLogger(__name__)
 
-VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 ARM_DOT_FLAGS = ("asimddp", "i8mm")
 FASTER_MARGIN = 1.05
 """int8 counts as faster only when it beats fp32 by more than run-to-run noise (5 %)."""
-
-
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The feature flags of the first CPU in ``/proc/cpuinfo`` (x86 ``flags``, Arm ``Features``)."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in {"flags", "Features"}:
-            return set(value.split())
-    return set()
 
 
 def int8_note(faster: bool, speedup: float, fmt: str, flags: set[str]) -> str:
@@ -73,7 +61,7 @@ def compare_precisions(entries: Iterable[dict], cpu_flags: set[str] | None = Non
         One row per format measured in both precisions: ``format``, ``runtime``, ``fp32_ms``,
         ``int8_ms``, ``speedup`` (fp32 / int8), ``int8_faster`` and a plain-language ``note``.
     """
-    flags = cpu_flags if cpu_flags is not None else globals()["cpu_flags"]()
+    flags = cpu_flags if cpu_flags is not None else read_cpu_flags()
     by_format: dict[str, dict[str, dict]] = {}
     for e in entries:
         by_format.setdefault(e["format"], {})[e["precision"]] = e

@@ -27,6 +27,7 @@ from torch import nn
 
 from edgekd.core.artifact import Artifact
 from edgekd.core.errors import ConfigError, InputError, ToolchainError
+from edgekd.core.host import VNNI_FLAGS, cpu_flags
 from edgekd.core.registry import EXPORTERS
 from edgekd.data.datasets import DatasetBundle
 from edgekd.export.sidecar import Sidecar, TensorSpec, sidecar_path, write_sidecar
@@ -181,12 +182,8 @@ def int8_saturates_here() -> bool:
     do not saturate. Artifacts are checked for parity on this CPU, so the exporters default to 7-bit
     weights where it saturates and record the choice in the sidecar.
     """
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = set(next((ln.split(":", 1)[1].split() for ln in f if ln.startswith("flags")), []))
-    except OSError:
-        return False
-    return "avx2" in flags and not flags & {"avx512_vnni", "avx_vnni"}
+    flags = cpu_flags()
+    return "avx2" in flags and not flags & set(VNNI_FLAGS)
 
 
 def get_exporter(name: str) -> Exporter:

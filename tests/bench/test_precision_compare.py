@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from edgekd.bench.precision_compare import compare_precisions, cpu_flags, int8_note
+from edgekd.bench.precision_compare import compare_precisions, int8_note
+from edgekd.core.host import cpu_flags
 
 
 def _e(fmt: str, precision: str, ms: float) -> dict:
