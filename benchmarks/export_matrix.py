@@ -34,10 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 from edgekd import __version__  # noqa: E402
 from edgekd.bench.local_runner import LocalRunner  # noqa: E402
-from edgekd.bench.precision_compare import compare_precisions, cpu_flags  # noqa: E402
+from edgekd.bench.precision_compare import compare_precisions  # noqa: E402
 from edgekd.bench.runner_base import BenchSettings  # noqa: E402
 from edgekd.bench.stats import summarize  # noqa: E402
 from edgekd.config.target_profile import host_cpu_name  # noqa: E402
+from edgekd.core.host import cpu_flags  # noqa: E402
 from edgekd.core.inference import accuracy, predict_logits  # noqa: E402
 from edgekd.core.registry import EXPORTERS  # noqa: E402
 from edgekd.data.bundled import example_dataset  # noqa: E402
